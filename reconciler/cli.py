@@ -1,0 +1,137 @@
+"""The `reconciler` command: parse arguments, call the library, show results, set exit codes.
+
+No logic lives here. Exit codes (DESIGN.md §7): 0 success, 1 error; click's own usage
+errors exit 2.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler import __version__
+from reconciler.durations import DurationError, parse_duration
+from reconciler.emulator import DEFAULT_CLIENTS, ClientCredentials, make_app
+from reconciler.emulator.demo import run_demo
+from reconciler.emulator.embedded import DEFAULT_DB, move_clock
+from reconciler.emulator.server import banner, serve
+from reconciler.emulator.times import TimeFormatError, format_iso, parse_time
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="reconciler")
+def main() -> None:
+    """Plan and apply a clinic's video-consultation schedule, kept as YAML in git."""
+
+
+@main.group()
+def emulator() -> None:
+    """A local stand-in for the Coviu and Auvious APIs."""
+
+
+@emulator.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_DB,
+    show_default=True,
+    help="SQLite database; created if missing, reused (with its clock) if not.",
+)
+@click.option(
+    "--clock", "clock_text", metavar="TIME", help="Set the emulator's clock (ISO 8601 or RFC 1123)."
+)
+@click.option(
+    "--client",
+    "client_texts",
+    multiple=True,
+    metavar="KEY:SECRET[:TEAM]",
+    help="Register an API client (repeatable). Default: demo:demo-secret, team demo.",
+)
+@click.option(
+    "--token-ttl",
+    default=3600,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Access token lifetime, seconds.",
+)
+def serve_command(
+    host: str,
+    port: int,
+    db: Path,
+    clock_text: str | None,
+    client_texts: tuple[str, ...],
+    token_ttl: int,
+) -> None:
+    """Serve both APIs on one port (Coviu under /v1, Auvious under /rtc-api)."""
+    try:
+        clients = [ClientCredentials.parse(text) for text in client_texts] or list(DEFAULT_CLIENTS)
+        clock = parse_time(clock_text) if clock_text else None
+    except (ValueError, TimeFormatError) as error:
+        _fail(str(error))
+        return
+    origin = f"http://{host}:{port}"
+    try:
+        app = make_app(
+            db=db,
+            clients=clients,
+            token_ttl_seconds=token_ttl,
+            web_origin=origin,
+            initial_clock=clock,
+        )
+    except (OSError, sqlite3.Error, RuntimeError) as error:
+        _fail(f"{db}: cannot open the emulator database: {error}")
+        return
+    if clock is not None:
+        app.state.emulator.store.set_now(clock)
+    for line in banner(host=host, port=port, clients=clients, db=str(db)):
+        click.echo(line)
+    click.echo(f"  Clock             {format_iso(app.state.emulator.store.now())}")
+    serve(app, host=host, port=port)
+
+
+@emulator.command("clock")
+@click.option("--set", "set_text", metavar="TIME", help="Set the clock (ISO 8601 or RFC 1123).")
+@click.option(
+    "--advance",
+    "advance_text",
+    metavar="DURATION",
+    help="Move the clock by 30m, 1h30m, PT2H, -1h …",
+)
+@click.option(
+    "--db", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DB, show_default=True
+)
+def clock_command(set_text: str | None, advance_text: str | None, db: Path) -> None:
+    """Show or move the embedded emulator's clock."""
+    try:
+        to = parse_time(set_text) if set_text else None
+        advance = parse_duration(advance_text) if advance_text else None
+    except (TimeFormatError, DurationError) as error:
+        _fail(str(error))
+        return
+    try:
+        now = move_clock(db, to=to, advance=advance)
+    except (OSError, sqlite3.Error, RuntimeError) as error:
+        _fail(f"{db}: cannot open the emulator database: {error}")
+        return
+    click.echo(format_iso(now))
+
+
+@emulator.command("demo")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep the demo's data in this database (default: in memory).",
+)
+def demo_command(db: Path | None) -> None:
+    """Walk one consultation through its lifecycle on an in-process emulator."""
+    run_demo(db=db or ":memory:", say=click.echo)
