@@ -17,7 +17,7 @@ from reconciler.durations import DurationError, parse_duration
 from reconciler.emulator import DEFAULT_CLIENTS, ClientCredentials, make_app
 from reconciler.emulator.demo import run_demo
 from reconciler.emulator.embedded import DEFAULT_DB, move_clock
-from reconciler.emulator.server import banner, serve
+from reconciler.emulator.server import banner, bind, bound_port, serve
 from reconciler.emulator.times import TimeFormatError, format_iso, parse_time
 
 
@@ -79,16 +79,22 @@ def serve_command(
     except (ValueError, TimeFormatError) as error:
         _fail(str(error))
         return
-    origin = f"http://{host}:{port}"
+    try:
+        sock = bind(host, port)
+    except OSError as error:
+        _fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
+        return
+    port = bound_port(sock)
     try:
         app = make_app(
             db=db,
             clients=clients,
             token_ttl_seconds=token_ttl,
-            web_origin=origin,
+            web_origin=f"http://{host}:{port}",
             initial_clock=clock,
         )
     except (OSError, sqlite3.Error, RuntimeError) as error:
+        sock.close()
         _fail(f"{db}: cannot open the emulator database: {error}")
         return
     if clock is not None:
@@ -96,7 +102,7 @@ def serve_command(
     for line in banner(host=host, port=port, clients=clients, db=str(db)):
         click.echo(line)
     click.echo(f"  Clock             {format_iso(app.state.emulator.store.now())}")
-    serve(app, host=host, port=port)
+    serve(app, sock)
 
 
 @emulator.command("clock")

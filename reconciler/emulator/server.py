@@ -56,6 +56,8 @@ def _config(app: Starlette, *, host: str, port: int, quiet: bool) -> uvicorn.Con
         lifespan="off",
         date_header=False,  # the emulator's own Date header tells its clock
         server_header=False,
+        # The controls trust only loopback peers: take the socket's address, never a header.
+        proxy_headers=False,
         log_level="warning" if quiet else "info",
         access_log=not quiet,
     )
@@ -87,9 +89,29 @@ def banner(*, host: str, port: int, clients: list[ClientCredentials], db: str) -
     return lines
 
 
-def serve(app: Starlette, *, host: str, port: int) -> None:
-    """Serve in the foreground until interrupted."""
-    uvicorn.Server(_config(app, host=host, port=port, quiet=False)).run()
+def bind(host: str, port: int) -> socket.socket:
+    """Listen on host:port (port 0: any free port); OSError when that is impossible."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def bound_port(sock: socket.socket) -> int:
+    """The port a bound socket listens on."""
+    port: int = sock.getsockname()[1]
+    return port
+
+
+def serve(app: Starlette, sock: socket.socket) -> None:
+    """Serve on a bound socket in the foreground until interrupted."""
+    host, port = sock.getsockname()[:2]
+    uvicorn.Server(_config(app, host=host, port=port, quiet=False)).run(sockets=[sock])
 
 
 @dataclass(frozen=True)
@@ -105,16 +127,14 @@ def serve_in_background(
     app: Starlette, *, host: str = "127.0.0.1", port: int = 0
 ) -> Iterator[Served]:
     """Serve on a background thread (port 0: any free port) for tests and benchmarks."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound_port: int = sock.getsockname()[1]
-    server = uvicorn.Server(_config(app, host=host, port=bound_port, quiet=True))
+    sock = bind(host, port)
+    port = bound_port(sock)
+    server = uvicorn.Server(_config(app, host=host, port=port, quiet=True))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     _wait_started(server, thread)
     try:
-        yield Served(base_url=f"http://{host}:{bound_port}", port=bound_port)
+        yield Served(base_url=f"http://{host}:{port}", port=port)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
