@@ -47,8 +47,11 @@ def is_auvious_path(path: str) -> bool:
 def error_response(path: str, error: ApiError) -> JSONResponse:
     """Render an ApiError in the dialect of the API that owns the path."""
     body: dict[str, Any]
-    if error.oauth_error is not None:
-        body = {"error": error.oauth_error, "error_description": error.message}
+    oauth_error = error.oauth_error
+    if oauth_error is None and path.startswith("/security/oauth"):
+        oauth_error = "temporarily_unavailable" if error.status in (429, 503) else "server_error"
+    if oauth_error is not None:
+        body = {"error": oauth_error, "error_description": error.message}
     elif is_auvious_path(path):
         body = {"message": error.message, "status": str(error.status)}
     else:

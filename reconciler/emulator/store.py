@@ -149,7 +149,7 @@ class Store:
                 self._db.execute(statement)
 
     def _init_meta(self, initial_clock: datetime | None) -> None:
-        clock = initial_clock or datetime.now(UTC)
+        clock = initial_clock or datetime.now(UTC).replace(microsecond=0)
         defaults = {
             "schema_version": str(SCHEMA_VERSION),
             "signing_key": secrets.token_hex(32),

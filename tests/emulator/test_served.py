@@ -158,3 +158,16 @@ def test_serve_command_announces_its_port_and_serves_the_given_clients(tmp_path:
 def _read_until_ready(process: subprocess.Popen[str]) -> queue.Queue[str]:
     assert process.stdout is not None
     return _lines(process.stdout)
+
+
+async def test_auvious_token_endpoint_answers_faults_in_its_oauth_error_form(
+    http: httpx.AsyncClient, controls: EmulatorControls
+) -> None:
+    await controls.faults(error_rate=1.0, status=503, path_prefix="/security")
+    response = await http.post(
+        "/security/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": "x", "client_secret": "y"},
+    )
+    assert response.status_code == 503
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert "error_description" in response.json()
