@@ -1,7 +1,7 @@
 """The `reconciler` command: parse arguments, call the library, show results, set exit codes.
 
 No logic lives here. Exit codes (DESIGN.md §7): 0 success, 1 error; click's own usage
-errors exit 2.
+errors (an unknown option, a port out of range) exit 2, as the README documents.
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ from reconciler.emulator.demo import run_demo
 from reconciler.emulator.embedded import DEFAULT_DB, move_clock
 from reconciler.emulator.server import banner, bind, bound_port, serve
 from reconciler.emulator.times import TimeFormatError, format_iso, parse_time
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _fail(message: str) -> None:
@@ -90,7 +94,7 @@ def serve_command(
             db=db,
             clients=clients,
             token_ttl_seconds=token_ttl,
-            web_origin=f"http://{host}:{port}",
+            web_origin=f"http://{_url_host(host)}:{port}",
             initial_clock=clock,
         )
     except (OSError, sqlite3.Error, RuntimeError) as error:
@@ -126,6 +130,9 @@ def clock_command(set_text: str | None, advance_text: str | None, db: Path) -> N
         return
     try:
         now = move_clock(db, to=to, advance=advance)
+    except TimeFormatError as error:
+        _fail(str(error))
+        return
     except (OSError, sqlite3.Error, RuntimeError) as error:
         _fail(f"{db}: cannot open the emulator database: {error}")
         return
@@ -140,4 +147,7 @@ def clock_command(set_text: str | None, advance_text: str | None, db: Path) -> N
 )
 def demo_command(db: Path | None) -> None:
     """Walk one consultation through its lifecycle on an in-process emulator."""
-    run_demo(db=db or ":memory:", say=click.echo)
+    try:
+        run_demo(db=db or ":memory:", say=click.echo)
+    except (OSError, sqlite3.Error, RuntimeError) as error:
+        _fail(f"{db}: cannot open the emulator database: {error}")

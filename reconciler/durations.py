@@ -17,14 +17,19 @@ def parse_duration(text: str) -> timedelta:
     """Parse `1h30m`, `PT1H30M` or a number of seconds; a leading `-` goes backwards."""
     raw = text.strip()
     sign = -1 if raw.startswith("-") else 1
-    body = raw.lstrip("+-")
-    if body.isdigit():
-        return sign * timedelta(seconds=int(body))
-    pattern = _ISO if body.upper().startswith("P") else _SHORT
-    match = pattern.fullmatch(body.upper() if pattern is _ISO else body.lower())
-    if not body or match is None or not any(match.groupdict().values()):
-        raise DurationError(f"not a duration: {text!r} (try 30m, 1h30m, 2d or PT30M)")
-    parts = {key: int(value or 0) for key, value in match.groupdict().items()}
-    return sign * timedelta(
-        days=parts["d"], hours=parts["h"], minutes=parts["m"], seconds=parts["s"]
-    )
+    body = raw[1:] if raw[:1] in ("+", "-") else raw
+    problem = DurationError(f"not a duration: {text!r} (try 30m, 1h30m, 2d or PT30M)")
+    if body.isascii() and body.isdecimal():
+        parts = {"d": 0, "h": 0, "m": 0, "s": int(body)}
+    else:
+        pattern = _ISO if body.upper().startswith("P") else _SHORT
+        match = pattern.fullmatch(body.upper() if pattern is _ISO else body.lower())
+        if not body.isascii() or match is None or not any(match.groupdict().values()):
+            raise problem
+        parts = {key: int(value or 0) for key, value in match.groupdict().items()}
+    try:
+        return sign * timedelta(
+            days=parts["d"], hours=parts["h"], minutes=parts["m"], seconds=parts["s"]
+        )
+    except OverflowError:
+        raise DurationError(f"duration is too long: {text!r}") from None

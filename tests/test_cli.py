@@ -96,3 +96,24 @@ def test_serve_reports_an_unreadable_database_with_exit_1(tmp_path: Path) -> Non
     code, output = run("emulator", "serve", "--port", "0", "--db", str(bad))
     assert code == 1
     assert "cannot open the emulator database" in output
+
+
+def test_clock_refuses_times_and_durations_it_cannot_represent(tmp_path: Path) -> None:
+    db = str(tmp_path / "e.db")
+    for args in (
+        ("--set", "9999-12-31T23:59:59-01:00"),
+        ("--advance", "\u00b2"),
+        ("--advance", "99999999999999999999"),
+        ("--advance", "99999999d"),
+    ):
+        code, output = run("emulator", "clock", "--db", db, *args)
+        assert code == 1, (args, output)
+        assert output.startswith("error:"), (args, output)
+
+
+def test_demo_reports_an_unusable_database_with_exit_1(tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-db.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    code, output = run("emulator", "demo", "--db", str(bad))
+    assert code == 1
+    assert "cannot open the emulator database" in output

@@ -7,7 +7,9 @@ be steered from another machine.
 from __future__ import annotations
 
 import ipaddress
+import math
 from datetime import timedelta
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -16,7 +18,10 @@ from starlette.routing import Route
 from reconciler.emulator.faults import FaultConfig, FaultConfigError
 from reconciler.emulator.http import ApiError, json_object, time_value
 from reconciler.emulator.state import emulator_of
-from reconciler.emulator.times import format_iso
+from reconciler.emulator.store import Store
+from reconciler.emulator.times import TimeFormatError, format_iso
+
+_MAX_ADVANCE_SECONDS = 1000 * 366 * 24 * 3600
 
 
 def _require_loopback(request: Request) -> None:
@@ -29,6 +34,24 @@ def _require_loopback(request: Request) -> None:
         raise ApiError(403, "emulator controls answer only to loopback clients")
 
 
+def _move_clock(store: Store, body: dict[str, Any]) -> None:
+    if "now" in body and "advance_seconds" not in body and isinstance(body["now"], str):
+        store.set_now(time_value(body["now"], "now"))
+        return
+    if "advance_seconds" in body and "now" not in body:
+        seconds = body["advance_seconds"]
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or abs(seconds) > _MAX_ADVANCE_SECONDS
+        ):
+            raise ApiError(400, "advance_seconds must be a finite number of seconds")
+        store.advance(timedelta(seconds=seconds))
+        return
+    raise ApiError(400, 'send {"now": ISO time} or {"advance_seconds": N}')
+
+
 async def clock(request: Request) -> JSONResponse:
     """GET shows the clock; POST `{"now": ISO}` or `{"advance_seconds": N}` moves it."""
     _require_loopback(request)
@@ -36,15 +59,10 @@ async def clock(request: Request) -> JSONResponse:
     if request.method == "POST":
         body = await json_object(request)
         with emulator.store.transaction():
-            if "now" in body and "advance_seconds" not in body and isinstance(body["now"], str):
-                emulator.store.set_now(time_value(body["now"], "now"))
-            elif "advance_seconds" in body and "now" not in body:
-                seconds = body["advance_seconds"]
-                if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-                    raise ApiError(400, "advance_seconds must be a number")
-                emulator.store.set_now(emulator.store.now() + timedelta(seconds=seconds))
-            else:
-                raise ApiError(400, 'send {"now": ISO time} or {"advance_seconds": N}')
+            try:
+                _move_clock(emulator.store, body)
+            except TimeFormatError as error:
+                raise ApiError(400, str(error)) from error
     return JSONResponse({"now": format_iso(emulator.store.now())})
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -39,8 +39,8 @@ class ClientCredentials:
     """An API client to register: key, secret and the team whose objects it sees."""
 
     key: str
-    secret: str
-    team: str
+    secret: str = field(repr=False)
+    team: str = ""
 
     @classmethod
     def parse(cls, text: str) -> ClientCredentials:
@@ -81,6 +81,11 @@ class _EmulatorMiddleware:
             await send(message)
 
         path: str = scope["path"]
+        if _declared_length(scope) > MAX_BODY_BYTES:
+            # Refused here, in the API's own shape: Starlette's limit would answer plain text.
+            too_large = ApiError(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
+            await error_response(path, too_large)(scope, receive, send_dated)
+            return
         if path.startswith("/_emulator") or path == "/":
             await self.app(scope, receive, send_dated)
             return
@@ -117,6 +122,13 @@ class _EmulatorMiddleware:
         )
         await send({"type": "http.response.body", "body": b"{", "more_body": True})
         raise ConnectionDroppedError("server closed the connection before answering")
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
 
 
 async def _api_error(request: Request, error: Exception) -> Response:
@@ -165,16 +177,18 @@ def make_app(
         tokens=TokenIssuer(store, ttl_seconds=token_ttl_seconds),
         web_origin=web_origin.rstrip("/"),
     )
+    routes = [
+        Route("/", _index, methods=["GET"]),
+        Mount("/v1", routes=coviu.routes),
+        *auvious.routes,
+        *admin.routes,
+    ]
     app = Starlette(
-        routes=[
-            Route("/", _index, methods=["GET"]),
-            Mount("/v1", routes=coviu.routes),
-            *auvious.routes,
-            *admin.routes,
-        ],
+        # A body that grows past the limit while streaming (no Content-Length) is stopped
+        # here, inside the exception handlers, so its 413 has the API's error shape too.
+        routes=[Mount("", routes=routes, max_body_size=MAX_BODY_BYTES)],
         middleware=[Middleware(_EmulatorMiddleware, emulator=emulator, sleep=sleep)],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
-        max_body_size=MAX_BODY_BYTES,
     )
     app.state.emulator = emulator
     return app

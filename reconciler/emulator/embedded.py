@@ -20,7 +20,7 @@ def move_clock(
             if to is not None:
                 store.set_now(to)
             if advance is not None:
-                store.set_now(store.now() + advance)
+                store.advance(advance)
             return store.now()
     finally:
         store.close()

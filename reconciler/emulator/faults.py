@@ -64,8 +64,11 @@ class FaultConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise FaultConfigError(f"{name} must be an integer from {low} to {high}")
-        if isinstance(self.retry_after, bool) or not isinstance(self.retry_after, int):
+        retry_after = self.retry_after
+        if isinstance(retry_after, bool) or not isinstance(retry_after, int):
             raise FaultConfigError("retry_after must be an integer number of seconds")
+        if not 0 <= retry_after <= 3600:
+            raise FaultConfigError("retry_after must be from 0 to 3600 seconds")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise FaultConfigError("seed must be an integer")
         if not isinstance(self.path_prefix, str):

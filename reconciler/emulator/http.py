@@ -78,6 +78,8 @@ async def json_object(request: Request) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, f"request body is not valid JSON: {error}") from error
+    except RecursionError:
+        raise ApiError(400, "request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise ApiError(400, "request body must be a JSON object")
     return body
@@ -118,8 +120,10 @@ def query_bool(request: Request, name: str) -> bool:
         raise ApiError(400, f"{name} must be true, false, 1 or 0, not {raw!r}") from None
 
 
-def query_int(request: Request, name: str, *, default: int, minimum: int) -> int:
-    """An integer query parameter at or above a minimum."""
+def query_int(
+    request: Request, name: str, *, default: int, minimum: int, maximum: int = 2**31
+) -> int:
+    """An integer query parameter within bounds."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -127,6 +131,6 @@ def query_int(request: Request, name: str, *, default: int, minimum: int) -> int
         value = int(raw)
     except ValueError:
         raise ApiError(400, f"{name} must be an integer, not {raw!r}") from None
-    if value < minimum:
-        raise ApiError(400, f"{name} must be at least {minimum}")
+    if not minimum <= value <= maximum:
+        raise ApiError(400, f"{name} must be from {minimum} to {maximum}")
     return value

@@ -23,8 +23,16 @@ from starlette.applications import Starlette
 from reconciler.emulator.app import ClientCredentials, ConnectionDroppedError
 
 _SECRET_PARTS = (
-    (re.compile(r"(/participants/)[^/?\s\"]+"), r"\1<redacted>"),
-    (re.compile(r"(signature=)[^&\s\"]+"), r"\1<redacted>"),
+    # Participant ids, in API paths and in join links (`/session/<participant id>`).
+    (re.compile(r"(/participants/+)[^/?\s\"]+"), r"\1<redacted>"),
+    (re.compile(r"(/session/+)[^/?\s\"]+"), r"\1<redacted>"),
+    # Credentials that may ride in a query string.
+    (
+        re.compile(
+            r"(?i)([?&](?:signature|client_secret|access_token|refresh_token|code)=)[^&\s\"]+"
+        ),
+        r"\1<redacted>",
+    ),
 )
 
 

@@ -14,11 +14,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from reconciler.emulator.times import from_millis, to_millis
+from reconciler.emulator.times import TimeFormatError, check_supported, from_millis, to_millis
 
 SCHEMA_VERSION = 1
 
@@ -94,6 +94,7 @@ CREATE TABLE IF NOT EXISTS camera_requests (
 CREATE TABLE IF NOT EXISTS auvious_transactions (
     organization_id TEXT NOT NULL,
     transaction_id TEXT NOT NULL,
+    request_sha256 TEXT NOT NULL,
     status INTEGER NOT NULL,
     body TEXT,
     PRIMARY KEY (organization_id, transaction_id)
@@ -177,10 +178,15 @@ class Store:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        # A failed COMMIT may or may not have ended the transaction; never leave it open.
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         """Run one statement."""
@@ -212,8 +218,17 @@ class Store:
         return from_millis(int(self.meta("clock_ms")))
 
     def set_now(self, value: datetime) -> None:
-        """Move the emulator's clock (either way)."""
-        self.set_meta("clock_ms", str(to_millis(value)))
+        """Move the emulator's clock (either way); TimeFormatError outside supported years."""
+        self.set_meta("clock_ms", str(to_millis(check_supported(value))))
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move the clock by a signed duration; TimeFormatError if it would leave the range."""
+        try:
+            moved = self.now() + delta
+        except OverflowError:
+            raise TimeFormatError("the clock cannot move that far") from None
+        self.set_now(moved)
+        return moved
 
     def put_client(self, api_key: str, secret: str, *, team_id: str) -> None:
         """Register an API client, or change its secret or team."""

@@ -17,34 +17,59 @@ class TimeFormatError(ValueError):
     """A time string is neither RFC 1123 nor ISO 8601 with an offset."""
 
 
+# Times outside these years are refused: far enough for any schedule, and clear of the
+# edges of Python's datetime, where arithmetic overflows.
+EARLIEST_YEAR, LATEST_YEAR = 1970, 9000
+
+
 def parse_time(text: str) -> datetime:
-    """Parse an RFC 1123 or an offset-carrying ISO 8601 time into an aware UTC datetime."""
+    """Parse an offset-carrying ISO 8601 or an RFC 1123 time into an aware UTC datetime."""
     text = text.strip()
     if not text:
         raise TimeFormatError("empty time")
-    if text[0].isdigit():
-        return _parse_iso(text)
-    return _parse_rfc1123(text)
+    try:
+        value = _parse_iso(text)
+    except TimeFormatError as iso_error:
+        if text[:4].isdigit() and "-" in text[:8]:
+            raise
+        try:
+            value = _parse_rfc1123(text)
+        except TimeFormatError:
+            raise TimeFormatError(
+                f"not an ISO 8601 (with offset) or RFC 1123 time: {text!r}"
+            ) from iso_error
+    return check_supported(value)
+
+
+def check_supported(value: datetime) -> datetime:
+    """The value, if its year is one the emulator supports; TimeFormatError if not."""
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise TimeFormatError(f"times must fall in the years {EARLIEST_YEAR} to {LATEST_YEAR}")
+    return value
 
 
 def _parse_iso(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError as error:
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+    except (ValueError, OverflowError) as error:
         raise TimeFormatError(f"not an ISO 8601 time: {text!r}") from error
     if value.tzinfo is None:
         raise TimeFormatError(f"time has no offset (add Z or +hh:mm): {text!r}")
-    return value.astimezone(UTC)
+    return value
 
 
 def _parse_rfc1123(text: str) -> datetime:
     try:
         value = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError) as error:
+        if value.tzinfo is None:
+            raise TimeFormatError(f"time has no zone (add GMT): {text!r}")
+        return value.astimezone(UTC)
+    except (TypeError, ValueError, IndexError, OverflowError) as error:
+        if isinstance(error, TimeFormatError):
+            raise
         raise TimeFormatError(f"not an RFC 1123 time: {text!r}") from error
-    if value.tzinfo is None:
-        raise TimeFormatError(f"time has no zone (add GMT): {text!r}")
-    return value.astimezone(UTC)
 
 
 def format_rfc1123(value: datetime) -> str:

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,9 +27,9 @@ REFRESH_TOKEN_LIFETIME = timedelta(days=30)
 class Grant:
     """What a token endpoint hands out."""
 
-    access_token: str
+    access_token: str = field(repr=False)
     expires_in: int
-    refresh_token: str | None
+    refresh_token: str | None = field(repr=False)
 
 
 def _b64url(data: bytes) -> str:

@@ -81,6 +81,14 @@ def test_logged_request_lines_hide_participant_ids_and_signatures() -> None:
     assert redact("/rtc-api/snapshots/signed/a/1?signature=abc123") == (
         "/rtc-api/snapshots/signed/a/1?signature=<redacted>"
     )
+    token_request = (
+        "/security/oauth/token?grant_type=client_credentials&client_id=demo&client_secret=s3"
+    )
+    assert "s3" not in redact(token_request)
+    assert "client_id=demo" in redact(token_request)
+    assert "eyJ" not in redact("/v1/sessions?access_token=eyJhbGci.x.y")
+    assert redact("GET /session/Zk3-secret_id") == "GET /session/<redacted>"
+    assert "Zk3" not in redact("/v1/participants//Zk3-secret_id")
 
 
 def _lines(stream: object) -> queue.Queue[str]:

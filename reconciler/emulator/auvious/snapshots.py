@@ -170,11 +170,11 @@ def discard_snapshot(
 async def list_snapshots(request: Request) -> JSONResponse:
     """GET /rtc-api/snapshots?interactionId=…: an interaction's snapshots, oldest first."""
     emulator = emulator_of(request)
+    client = auvious_caller(request, emulator)
     interaction_id = request.query_params.get("interactionId")
     if not interaction_id:
         raise ApiError(400, "interactionId is required")
     with emulator.store.transaction():
-        client = auvious_caller(request, emulator)
         rows = emulator.store.rows(
             "SELECT * FROM snapshots WHERE organization_id = ? AND interaction_id = ? ORDER BY seq",
             (client.team_id, interaction_id),

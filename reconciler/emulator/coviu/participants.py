@@ -26,6 +26,7 @@ from reconciler.emulator.coviu.records import (
 )
 from reconciler.emulator.http import ApiError, json_object, optional_str, query_bool
 from reconciler.emulator.state import Emulator, emulator_of
+from reconciler.emulator.store import Client
 from reconciler.emulator.times import to_millis
 
 _PARTICIPANT_FIELDS = ("display_name", "picture", "role", "state")
@@ -45,9 +46,9 @@ async def list_participants(request: Request) -> JSONResponse:
 async def add_participant(request: Request) -> JSONResponse:
     """POST /sessions/{id}/participants: add one, while the session is not over."""
     emulator = emulator_of(request)
+    client = coviu_caller(request, emulator)
     body = await json_object(request)
     with emulator.store.transaction():
-        client = coviu_caller(request, emulator)
         row = session_row(emulator, client, request.path_params["session_id"])
         lifecycle.check_editable(window_of(row), emulator.store.now(), "add participant")
         participant_bodies({"participants": [body]})
@@ -66,8 +67,9 @@ async def get_participant(request: Request) -> JSONResponse:
     return JSONResponse(participant_json(row, emulator))
 
 
-def _editable_participant(request: Request, emulator: Emulator, rule: str) -> sqlite3.Row:
-    client = coviu_caller(request, emulator)
+def _editable_participant(
+    request: Request, emulator: Emulator, client: Client, rule: str
+) -> sqlite3.Row:
     row = participant_row(emulator, client, request.path_params["participant_id"])
     if row["deleted_ms"] is not None:
         raise lifecycle.refuse(rule, "the participant was removed, and removal is irreversible")
@@ -79,9 +81,10 @@ def _editable_participant(request: Request, emulator: Emulator, rule: str) -> sq
 async def update_participant(request: Request) -> JSONResponse:
     """PUT /participants/{id}: partial update of display name, picture, role and state."""
     emulator = emulator_of(request)
+    client = coviu_caller(request, emulator)
     body = await json_object(request)
     with emulator.store.transaction():
-        row = _editable_participant(request, emulator, "update participant")
+        row = _editable_participant(request, emulator, client, "update participant")
         updates: dict[str, Any] = {}
         for field in _PARTICIPANT_FIELDS:
             if field in body:
@@ -96,7 +99,6 @@ async def update_participant(request: Request) -> JSONResponse:
                 f"UPDATE participants SET {assignments} WHERE participant_id = ?",  # noqa: S608
                 [*updates.values(), row["participant_id"]],
             )
-        client = coviu_caller(request, emulator)
         fresh = participant_row(emulator, client, row["participant_id"])
     return JSONResponse(participant_json(fresh, emulator))
 
@@ -104,8 +106,9 @@ async def update_participant(request: Request) -> JSONResponse:
 async def cancel_participant(request: Request) -> JSONResponse:
     """DELETE /participants/{id}: remove, while the session is not over; irreversible."""
     emulator = emulator_of(request)
+    client = coviu_caller(request, emulator)
     with emulator.store.transaction():
-        row = _editable_participant(request, emulator, "cancel participant")
+        row = _editable_participant(request, emulator, client, "cancel participant")
         emulator.store.execute(
             "UPDATE participants SET deleted_ms = ? WHERE participant_id = ?",
             (to_millis(emulator.store.now()), row["participant_id"]),

@@ -125,8 +125,15 @@ def parse_role(body: dict[str, Any], *, default: str | None) -> str | None:
 
 
 def time_field(body: dict[str, Any], field: str) -> datetime | None:
+    """A session time from a body, at the whole second the API answers it with.
+
+    Keeping the instant the client sees and the one the lifecycle checks the same means
+    a time read back from the API means exactly what the emulator enforces.
+    """
+    if field in body and body[field] is None:
+        raise ApiError(400, f"{field} must be a time, not null")
     raw = optional_str(body, field)
-    return None if raw is None else time_value(raw, field)
+    return None if raw is None else time_value(raw, field).replace(microsecond=0)
 
 
 def insert_participant(

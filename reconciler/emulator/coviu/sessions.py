@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -32,7 +33,12 @@ from reconciler.emulator.state import emulator_of
 from reconciler.emulator.times import to_millis
 
 PAGE_SIZE_MAX = 200
-_SESSION_FIELDS = ("session_name", "start_time", "end_time", "picture")
+_FIELD_RULES = (
+    ("session_name", "update session name/picture"),
+    ("picture", "update session name/picture"),
+    ("start_time", "update start_time"),
+    ("end_time", "update end_time"),
+)
 _WITH_STATE_ANY = "session_id IN (SELECT session_id FROM participants WHERE state = ?)"
 _WITH_STATE_PRESENT = (
     "session_id IN (SELECT session_id FROM participants WHERE state = ? AND deleted_ms IS NULL)"
@@ -42,9 +48,9 @@ _WITH_STATE_PRESENT = (
 async def create_session(request: Request) -> JSONResponse:
     """POST /sessions: create a session, with its participants in the same call."""
     emulator = emulator_of(request)
+    client = coviu_caller(request, emulator)
     body = await json_object(request)
     with emulator.store.transaction():
-        client = coviu_caller(request, emulator)
         now = emulator.store.now()
         start = time_field(body, "start_time")
         end = time_field(body, "end_time")
@@ -74,6 +80,7 @@ async def create_session(request: Request) -> JSONResponse:
 async def list_sessions(request: Request) -> JSONResponse:
     """GET /sessions (and /session): a page of the team's sessions."""
     emulator = emulator_of(request)
+    client = coviu_caller(request, emulator)
     page = query_int(request, "page", default=0, minimum=0)
     page_size = min(query_int(request, "page_size", default=PAGE_SIZE_MAX, minimum=1), 200)
     deleted = query_bool(request, "deleted_participants")
@@ -83,9 +90,8 @@ async def list_sessions(request: Request) -> JSONResponse:
         raise ApiError(400, f"order must be forward or reverse, not {order!r}")
     where = ["team_id = ?"]
     params: list[Any] = []
+    params.append(client.team_id)
     with emulator.store.transaction():
-        client = coviu_caller(request, emulator)
-        params.append(client.team_id)
         if not include_canceled:
             where.append("canceled_ms IS NULL")
         by_start = False
@@ -137,28 +143,30 @@ async def get_session(request: Request) -> JSONResponse:
 
 
 async def update_session(request: Request) -> JSONResponse:
-    """PUT /sessions/{id}: partial update of name, times and picture, within the lifecycle."""
+    """PUT /sessions/{id}: partial update of name, times and picture, within the lifecycle.
+
+    A field sent with the value it already has is no change, so clients may send back
+    the whole object they read.
+    """
     emulator = emulator_of(request)
+    client = coviu_caller(request, emulator)
     body = await json_object(request)
     with emulator.store.transaction():
-        client = coviu_caller(request, emulator)
         row = session_row(emulator, client, request.path_params["session_id"])
         now = emulator.store.now()
         window = window_of(row)
-        new_start = time_field(body, "start_time")
-        new_end = time_field(body, "end_time")
-        changes = {field: body[field] for field in _SESSION_FIELDS if field in body}
-        for field in ("session_name", "picture"):
-            if field in changes:
-                optional_str(body, field)
-                lifecycle.check_editable(window, now, "update session name/picture")
-        lifecycle.check_times_update(window, now, new_start=new_start, new_end=new_end)
-        if not changes and window.phase(now) is lifecycle.Phase.CANCELED:
-            lifecycle.check_editable(window, now, "update session")
+        if window.phase(now) is lifecycle.Phase.CANCELED:
+            rules = [rule for field, rule in _FIELD_RULES if field in body]
+            lifecycle.check_editable(window, now, (rules or ["update session"])[0])
         updates: dict[str, Any] = {}
         for field in ("session_name", "picture"):
-            if field in changes:
-                updates[field] = changes[field]
+            if field in body and optional_str(body, field) != row[field]:
+                updates[field] = body[field]
+        if updates:
+            lifecycle.check_editable(window, now, "update session name/picture")
+        new_start = _changed(time_field(body, "start_time"), window.start)
+        new_end = _changed(time_field(body, "end_time"), window.end)
+        lifecycle.check_times_update(window, now, new_start=new_start, new_end=new_end)
         if new_start is not None:
             updates["start_ms"] = to_millis(new_start)
         if new_end is not None:
@@ -172,6 +180,10 @@ async def update_session(request: Request) -> JSONResponse:
         return render_session(
             emulator, session_row(emulator, client, row["session_id"]), deleted=False
         )
+
+
+def _changed(new: datetime | None, current: datetime) -> datetime | None:
+    return None if new == current else new
 
 
 async def cancel_session(request: Request) -> JSONResponse:
