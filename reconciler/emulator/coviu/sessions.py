@@ -82,7 +82,9 @@ async def list_sessions(request: Request) -> JSONResponse:
     emulator = emulator_of(request)
     client = coviu_caller(request, emulator)
     page = query_int(request, "page", default=0, minimum=0)
-    page_size = min(query_int(request, "page_size", default=PAGE_SIZE_MAX, minimum=1), 200)
+    page_size = min(
+        query_int(request, "page_size", default=PAGE_SIZE_MAX, minimum=1), PAGE_SIZE_MAX
+    )
     deleted = query_bool(request, "deleted_participants")
     include_canceled = query_bool(request, "include_canceled")
     order = request.query_params.get("order", "forward").lower()
