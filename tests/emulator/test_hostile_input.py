@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from reconciler.emulator import ClientCredentials
-from tests.conftest import T0
+from tests.conftest import CLINIC_A, T0
 from tests.emulator.api import Auvious, Coviu, EmulatorControls, iso
 
 pytestmark = pytest.mark.anyio
@@ -111,7 +111,7 @@ async def test_sub_second_times_are_kept_at_the_second_the_api_shows(
     session = created.json()
     # Half a second after the start the API shows: started, so a cancel is refused.
     await controls.set(start + timedelta(milliseconds=500))
-    coviu = await Coviu.login(coviu.http, ClientCredentials("clinic-a", "secret-a", "team-a"))
+    coviu = await Coviu.login(coviu.http, CLINIC_A)  # the clock jump expired its token
     refused = await coviu.call("DELETE", f"/sessions/{session['session_id']}")
     assert refused.status_code == 400
     # The end time read back is the end time a filter matches.
@@ -201,6 +201,9 @@ async def test_unauthenticated_callers_learn_nothing_from_validation(
     assert snapshots.status_code == 401
     created = await http.post("/v1/sessions", content=b"not json")
     assert created.status_code == 401
+    for path in ("/v1/sessions/any", "/v1/sessions/any/participants"):
+        flagged = await http.get(path, params={"deleted_participants": "maybe"})
+        assert flagged.status_code == 401, path
 
 
 def test_credentials_do_not_show_their_secret_in_repr() -> None:

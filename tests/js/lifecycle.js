@@ -69,6 +69,22 @@ function roles(participants, role) {
   return participants.filter((p) => p.role === role).length;
 }
 
+/** Add a participant with the given role, as the vendor's test does; check the answer. */
+async function addParticipant(role, expectedRole) {
+  const example = {
+    display_name: 'Dr. Who',
+    role,
+    picture: 'http://fillmurray.com/200/300',
+    state: 'test-state',
+  };
+  const result = await coviu.sessions.addParticipant(session.session_id, example).run();
+  assert(result, 'no participant');
+  assert(result.participant_id, 'no participant_id');
+  assert(result.entry_url, 'no entry_url');
+  assert.strictEqual(result.role, expectedRole);
+  return result;
+}
+
 /** Every 2xx the SDK has seen so far carried Content-Type: application/json. */
 function assertJsonContentTypes() {
   for (const a of answers) {
@@ -129,35 +145,13 @@ const steps = [
   [
     'add a host participant: role HOST, participant_id, entry_url',
     async () => {
-      const example = {
-        display_name: 'Dr. Who',
-        role: 'host',
-        picture: 'http://fillmurray.com/200/300',
-        state: 'test-state',
-      };
-      const result = await coviu.sessions.addParticipant(session.session_id, example).run();
-      assert(result, 'no participant');
-      assert(result.participant_id, 'no participant_id');
-      assert(result.entry_url, 'no entry_url');
-      assert.strictEqual(result.role, 'HOST');
-      host = result;
+      host = await addParticipant('host', 'HOST');
     },
   ],
   [
     'add a guest participant: role GUEST',
     async () => {
-      const example = {
-        display_name: 'Dr. Who',
-        role: 'guest',
-        picture: 'http://fillmurray.com/200/300',
-        state: 'test-state',
-      };
-      const result = await coviu.sessions.addParticipant(session.session_id, example).run();
-      assert(result, 'no participant');
-      assert(result.participant_id, 'no participant_id');
-      assert(result.entry_url, 'no entry_url');
-      assert.strictEqual(result.role, 'GUEST');
-      guest = result;
+      guest = await addParticipant('guest', 'GUEST');
     },
   ],
   [

@@ -35,9 +35,9 @@ _PARTICIPANT_FIELDS = ("display_name", "picture", "role", "state")
 async def list_participants(request: Request) -> JSONResponse:
     """GET /sessions/{id}/participants: a bare JSON array."""
     emulator = emulator_of(request)
+    client = coviu_caller(request, emulator)
     deleted = query_bool(request, "deleted_participants")
     with emulator.store.transaction():
-        client = coviu_caller(request, emulator)
         row = session_row(emulator, client, request.path_params["session_id"])
         rows = participants_of(emulator, [row["session_id"]], deleted=deleted)
     return JSONResponse([participant_json(p, emulator) for p in rows[row["session_id"]]])

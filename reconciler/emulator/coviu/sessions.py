@@ -91,8 +91,7 @@ async def list_sessions(request: Request) -> JSONResponse:
     if order not in ("forward", "reverse"):
         raise ApiError(400, f"order must be forward or reverse, not {order!r}")
     where = ["team_id = ?"]
-    params: list[Any] = []
-    params.append(client.team_id)
+    params: list[Any] = [client.team_id]
     with emulator.store.transaction():
         if not include_canceled:
             where.append("canceled_ms IS NULL")
@@ -134,9 +133,9 @@ async def list_sessions(request: Request) -> JSONResponse:
 async def get_session(request: Request) -> JSONResponse:
     """GET /sessions/{id}; a cancelled session answers 401, as the real service does."""
     emulator = emulator_of(request)
+    client = coviu_caller(request, emulator)
     deleted = query_bool(request, "deleted_participants")
     with emulator.store.transaction():
-        client = coviu_caller(request, emulator)
         row = session_row(emulator, client, request.path_params["session_id"])
         if row["canceled_ms"] is not None:
             # No WWW-Authenticate: this 401 is about the session, not the token.
