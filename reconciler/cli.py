@@ -6,8 +6,10 @@ errors (an unknown option, a port out of range) exit 2, as the README documents.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -19,6 +21,10 @@ from reconciler.emulator.demo import run_demo
 from reconciler.emulator.embedded import DEFAULT_DB, move_clock
 from reconciler.emulator.server import banner, bind, bound_port, serve
 from reconciler.emulator.times import TimeFormatError, format_iso, parse_time
+from reconciler.manifests import ManifestError, ManifestSet, Problem, load
+from reconciler.manifests.schema import render as render_schema
+from reconciler.manifests.schema import schemas
+from reconciler.render import validation
 
 
 def _url_host(host: str) -> str:
@@ -34,6 +40,64 @@ def _fail(message: str) -> None:
 @click.version_option(__version__, prog_name="reconciler")
 def main() -> None:
     """Plan and apply a clinic's video-consultation schedule, kept as YAML in git."""
+
+
+@main.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="github prints ::error annotations for pull requests.",
+)
+def validate_command(paths: tuple[Path, ...], output_format: str) -> None:
+    """Check manifests and reconciler.yaml (default PATH: .); report every problem."""
+    loaded: ManifestSet | None = None
+    problems: tuple[Problem, ...] = ()
+    try:
+        loaded = load(paths)
+    except ManifestError as error:
+        problems = error.problems
+    if output_format == "json":
+        click.echo(validation.as_json(loaded, problems))
+    else:
+        render = validation.github if output_format == "github" else validation.text
+        for line in render(loaded, problems):
+            click.echo(line)
+    sys.exit(1 if problems else 0)
+
+
+@main.command("schema")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("schemas"),
+    show_default=True,
+    help="Folder to write the schemas into.",
+)
+def schema_command(out: Path) -> None:
+    """Write the JSON Schemas of manifests and reconciler.yaml, for editors."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, schema in schemas().items():
+            _write_atomically(out / name, render_schema(schema))
+            click.echo(str(out / name))
+    except OSError as error:
+        _fail(f"{out}: cannot write the schemas: {error.strerror or error}")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` whole, or leave it as it was."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 @main.group()

@@ -1,0 +1,118 @@
+"""`reconciler.yaml`: the project's own settings, found at the root of a manifest tree.
+
+It has no `kind`, so it is never read as a manifest. It may name the APIs, the
+inventory and the embedded emulator's starting clock (DESIGN.md §7), but never
+credentials: it is committed to git, and secrets come from the environment.
+Precedence, applied by the CLI: flag > environment > this file > built-in default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from reconciler.manifests.documents import Limits, parse
+from reconciler.manifests.explain import explain
+from reconciler.manifests.fields import Text, Time, WebUrl
+from reconciler.manifests.files import CONFIG_NAMES, read_text
+from reconciler.manifests.problems import Problem, field_text
+
+SECRET_WORDS: Final = ("secret", "password", "token", "key", "credential")
+CREDENTIALS_HINT: Final = (
+    "credentials never go in reconciler.yaml (it is committed to git): set COVIU_API_KEY,"
+    " COVIU_API_SECRET, AUVIOUS_CLIENT_ID and AUVIOUS_CLIENT_SECRET in the environment"
+)
+
+
+class EmulatorSettings(BaseModel):
+    """The embedded emulator (used when no API URL is configured)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    clock: Time | None = Field(
+        default=None,
+        description="Its clock when its database is first created, so examples keep working"
+        " as years pass. From then on the database keeps its own clock.",
+    )
+
+
+class ProjectConfig(BaseModel):
+    """Settings for every command run on this manifest tree."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    coviu_url: WebUrl | None = Field(default=None, description="Coviu base URL, ending in /v1.")
+    auvious_url: WebUrl | None = Field(default=None, description="Auvious base URL.")
+    state: Text | None = Field(
+        default=None,
+        description="Inventory location: a SQLite file (relative to this file) or a URL.",
+    )
+    emulator: EmulatorSettings = EmulatorSettings()
+
+
+def find_config(start: Path) -> Path | None:
+    """The `reconciler.yaml` of the tree holding `start`: walk up, stopping at a git root."""
+    folder = start if start.is_dir() else start.parent
+    for candidate in (folder, *folder.resolve().parents):
+        for name in CONFIG_NAMES:
+            found = candidate / name
+            if found.is_file():
+                return found if candidate != folder else folder / name
+        if (candidate / ".git").exists():
+            return None
+    return None
+
+
+def read_config(path: str, limits: Limits, problems: list[Problem]) -> ProjectConfig:
+    """Read `path` as project config; on a problem, record it and return the defaults."""
+    text = read_text(path, limits)
+    if isinstance(text, Problem):
+        problems.append(text)
+        return ProjectConfig()
+    parsed = parse(text, limits=limits)
+    found = [
+        Problem(
+            path,
+            issue.line + 1,
+            issue.column + 1,
+            field=field_text(issue.loc),
+            message=issue.message,
+        )
+        for document in parsed.documents
+        for issue in document.issues
+    ]
+    if parsed.error is not None:
+        error = parsed.error
+        found.append(Problem(path, error.line + 1, error.column + 1, message=error.message))
+    documents = [document for document in parsed.documents if document.data is not None]
+    if len(documents) > 1:
+        extra = documents[1]
+        found.append(
+            Problem(
+                path, extra.line + 1, extra.column + 1, message="project config is one document"
+            )
+        )
+    if found:
+        problems.extend(found)
+        return ProjectConfig()
+    if not documents:
+        return ProjectConfig()
+    document = documents[0]
+    try:
+        return ProjectConfig.model_validate(document.data)
+    except ValidationError as error:
+        for detail in error.errors(include_url=False):
+            loc, message = explain(detail, root=ProjectConfig)
+            if detail["type"] == "extra_forbidden" and _looks_secret(loc):
+                message = CREDENTIALS_HINT
+            line, column = document.mark(loc)
+            problems.append(
+                Problem(path, line + 1, column + 1, field=field_text(loc), message=message)
+            )
+        return ProjectConfig()
+
+
+def _looks_secret(loc: tuple[str | int, ...]) -> bool:
+    return any(word in str(loc[-1]).lower() for word in SECRET_WORDS) if loc else False

@@ -1,0 +1,179 @@
+"""Pydantic's validation errors, said the way a clinic's staff can act on them.
+
+Each error becomes the loc it is about (the field to point at) and a message: unknown
+fields and kinds get a "did you mean", patterns are described in words, and a value
+of the wrong YAML type says how to write it instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any, Union
+
+from pydantic import BaseModel
+from pydantic_core import ErrorDetails
+
+from reconciler.manifests.documents import Loc
+from reconciler.manifests.fields import PATTERN_MESSAGES
+from reconciler.manifests.models import KINDS
+
+_TIME_HINT = (
+    "use ISO 8601 with an offset (2026-12-01T09:00:00+11:00) or RFC 1123"
+    " (Tue, 01 Dec 2026 22:00:00 GMT)"
+)
+
+
+def explain(
+    detail: ErrorDetails, *, skip: int = 0, root: type[BaseModel] | None = None
+) -> tuple[Loc, str]:
+    """The loc an error is about and what to tell the user.
+
+    `skip` drops leading loc parts (a list index); without a `root` model, the first
+    remaining part is the manifest's kind (pydantic's discriminator tag).
+    """
+    loc = list(detail["loc"][skip:])
+    model = root
+    if root is None and loc and isinstance(loc[0], str) and loc[0] in KINDS:
+        model = KINDS[str(loc.pop(0))]
+    if loc and loc[-1] == "[key]":
+        loc.pop()
+    at = (detail.get("ctx") or {}).get("at")
+    if at:
+        loc.extend(int(part) if part.isdecimal() else part for part in str(at).split("."))
+    kind = detail["type"]
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return ("kind",), _unknown_kind(detail)
+    if kind == "extra_forbidden":
+        return tuple(loc), _unknown_field(model, loc)
+    return tuple(loc), _message(detail)
+
+
+def _unknown_kind(detail: ErrorDetails) -> str:
+    known = ", ".join(KINDS)
+    if detail["type"] == "union_tag_not_found":
+        return f"kind is missing: it is one of {known}"
+    tag = (detail.get("ctx") or {}).get("tag", "")
+    return f"unknown kind {tag!r}{_did_you_mean(str(tag), list(KINDS))} (kinds: {known})"
+
+
+def _unknown_field(model: type[BaseModel] | None, loc: list[str | int]) -> str:
+    name = str(loc[-1]) if loc else ""
+    allowed = _fields_at(model, loc[:-1])
+    hint = _did_you_mean(name, allowed)
+    if not hint and allowed:
+        hint = f" (allowed here: {', '.join(allowed)})"
+    return f"unknown field {name!r}{hint}"
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    by_case = {choice.lower(): choice for choice in choices}
+    close = by_case.get(word.lower().replace("-", "_"))
+    if close is None:
+        matches = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+        close = matches[0] if matches else None
+    return f"; did you mean {close!r}?" if close else ""
+
+
+def _fields_at(model: type[BaseModel] | None, loc: list[str | int]) -> list[str]:
+    """The field names a document may use at `loc` inside `model`."""
+    target: Any = model
+    for part in loc:
+        target = _unwrap(target)
+        if isinstance(part, int):
+            args = typing.get_args(target)
+            target = args[0] if args else None
+        elif isinstance(target, type) and issubclass(target, BaseModel):
+            target = _field_annotation(target, part)
+        else:
+            return []
+    target = _unwrap(target)
+    if isinstance(target, type) and issubclass(target, BaseModel):
+        return [info.alias or name for name, info in target.model_fields.items()]
+    return []
+
+
+def _field_annotation(model: type[BaseModel], key: str) -> Any:
+    for name, info in model.model_fields.items():
+        if key in (name, info.alias):
+            return info.annotation
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model or collection inside `Annotated[...]` and `X | None`."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+            annotation = options[0] if len(options) == 1 else None
+        else:
+            return annotation
+
+
+def _message(detail: ErrorDetails) -> str:
+    kind = detail["type"]
+    ctx = detail.get("ctx") or {}
+    value = detail.get("input")
+    if kind == "missing":
+        return "is required"
+    if kind == "string_pattern_mismatch":
+        return f"{PATTERN_MESSAGES.get(str(ctx.get('pattern')), detail['msg'])}{_got(value)}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_too_long":
+        return f"is too long: at most {ctx.get('max_length')} characters"
+    if kind == "literal_error":
+        return f"must be {ctx.get('expected')}{_got(value)}"
+    if kind == "string_type":
+        return f"expected text, not {yaml_type(value)}{_quote_hint(value)}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"expected a mapping of fields, not {yaml_type(value)}"
+    if kind in ("list_type", "tuple_type"):
+        return f"expected a list, not {yaml_type(value)}"
+    if kind == "timezone_aware":
+        return "has no UTC offset: add one, like 2026-12-01T09:00:00+11:00, or Z for UTC"
+    if kind.startswith(("datetime_", "date_", "time_parsing")) and kind != "time_weekday":
+        return f"not a time{_got(value)}: {_TIME_HINT}"
+    return _sentence(detail["msg"])
+
+
+def _got(value: Any) -> str:
+    if isinstance(value, str | int | float | bool) and len(str(value)) <= 80:
+        return f" (got {value!r})"
+    return ""
+
+
+def _quote_hint(value: Any) -> str:
+    if isinstance(value, bool | int | float):
+        return f': to mean the text, write it in quotes, like "{_yaml_text(value)}"'
+    return ""
+
+
+def _yaml_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def yaml_type(value: Any) -> str:
+    """How YAML would describe the kind of `value`."""
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return f"true/false ({_yaml_text(value)})"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return "a value of another kind"
+
+
+def _sentence(message: str) -> str:
+    """Pydantic's message, with the capital it starts with dropped to fit after `field: `."""
+    return message[:1].lower() + message[1:]
