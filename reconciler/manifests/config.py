@@ -17,7 +17,7 @@ from reconciler.manifests.documents import Limits, parse
 from reconciler.manifests.explain import explain
 from reconciler.manifests.fields import Text, Time, WebUrl
 from reconciler.manifests.files import CONFIG_NAMES, read_text
-from reconciler.manifests.problems import Problem, field_text
+from reconciler.manifests.problems import Problem
 
 SECRET_WORDS: Final = ("secret", "password", "token", "key", "credential")
 CREDENTIALS_HINT: Final = (
@@ -72,45 +72,22 @@ def read_config(path: str, limits: Limits, problems: list[Problem]) -> ProjectCo
         problems.append(text)
         return ProjectConfig()
     parsed = parse(text, limits=limits)
-    found = [
-        Problem(
-            path,
-            issue.line + 1,
-            issue.column + 1,
-            field=field_text(issue.loc),
-            message=issue.message,
-        )
-        for document in parsed.documents
-        for issue in document.issues
-    ]
+    found = [issue.problem(path) for document in parsed.documents for issue in document.issues]
     if parsed.error is not None:
-        error = parsed.error
-        found.append(Problem(path, error.line + 1, error.column + 1, message=error.message))
+        found.append(parsed.error.problem(path))
     documents = [document for document in parsed.documents if document.data is not None]
     if len(documents) > 1:
-        extra = documents[1]
-        found.append(
-            Problem(
-                path, extra.line + 1, extra.column + 1, message="project config is one document"
-            )
-        )
-    if found:
+        found.append(documents[1].problem(path, (), "project config is a single document"))
+    if found or not documents:
         problems.extend(found)
-        return ProjectConfig()
-    if not documents:
         return ProjectConfig()
     document = documents[0]
     try:
         return ProjectConfig.model_validate(document.data)
     except ValidationError as error:
-        for detail in error.errors(include_url=False):
-            loc, message = explain(detail, root=ProjectConfig)
-            if detail["type"] == "extra_forbidden" and _looks_secret(loc):
-                message = CREDENTIALS_HINT
-            line, column = document.mark(loc)
-            problems.append(
-                Problem(path, line + 1, column + 1, field=field_text(loc), message=message)
-            )
+        for loc, message in explain(error.errors(include_url=False), root=ProjectConfig):
+            secret = message.startswith("unknown field") and _looks_secret(loc)
+            problems.append(document.problem(path, loc, CREDENTIALS_HINT if secret else message))
         return ProjectConfig()
 
 

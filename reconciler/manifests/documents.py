@@ -36,8 +36,9 @@ from ruamel.yaml.events import (
     ScalarEvent,
     SequenceEndEvent,
     SequenceStartEvent,
-    StreamEndEvent,
 )
+
+from reconciler.manifests.problems import Problem, field_text
 
 # The C parser exists only when ruamel.yaml.clib is installed (a dependency of ours, but
 # one without a wheel on some platforms); the pure-Python parser reads the same YAML.
@@ -70,6 +71,11 @@ class Issue:
     message: str
     loc: Loc = ()
 
+    def problem(self, path: str, *, kind: str = "", name: str = "") -> Problem:
+        """This issue as a Problem of file `path`, at the issue's own 1-based position."""
+        line, column, field = self.line + 1, self.column + 1, field_text(self.loc)
+        return Problem(path, line, column, kind, name, field, self.message)
+
 
 @dataclass
 class Document:
@@ -82,6 +88,13 @@ class Document:
     issues: list[Issue] = field(default_factory=list)
     complete: bool = True
     """False when an issue stopped the reading of this document; `data` is then partial."""
+
+    def problem(
+        self, path: str, loc: Loc, message: str, *, kind: str = "", name: str = ""
+    ) -> Problem:
+        """A Problem about `loc` in this document of file `path`, at its 1-based position."""
+        line, column = self.mark(loc)
+        return Problem(path, line + 1, column + 1, kind, name, field_text(loc), message)
 
     def mark(self, loc: Loc) -> tuple[int, int]:
         """The position of `loc`, or of its nearest ancestor that has one (0-based)."""
@@ -177,17 +190,9 @@ EventSource = Callable[[str], Iterator[Event]]
 
 
 def c_events(text: str) -> Iterator[Event]:
-    """Events from libyaml through ruamel.yaml.clib."""
+    """Events from libyaml through ruamel.yaml.clib (None after the stream's end)."""
     assert CParser is not None
-    parser = CParser(text)
-    try:
-        while True:
-            event = parser.get_event()
-            yield event
-            if event.__class__ is StreamEndEvent:
-                return
-    finally:
-        parser.dispose()
+    return iter(CParser(text).get_event, None)  # a C-level iterator: no generator frames
 
 
 def python_events(text: str) -> Iterator[Event]:

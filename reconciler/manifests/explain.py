@@ -8,8 +8,10 @@ of the wrong YAML type says how to write it instead.
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
+from collections.abc import Sequence
 from typing import Any, Union
 
 from pydantic import BaseModel
@@ -19,6 +21,8 @@ from reconciler.manifests.documents import Loc
 from reconciler.manifests.fields import PATTERN_MESSAGES
 from reconciler.manifests.models import KINDS
 
+_QUOTED = re.compile(r"'([^']*)'")
+_DATE_ONLY = re.compile(r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$")
 _TIME_HINT = (
     "use ISO 8601 with an offset (2026-12-01T09:00:00+11:00) or RFC 1123"
     " (Tue, 01 Dec 2026 22:00:00 GMT)"
@@ -26,13 +30,31 @@ _TIME_HINT = (
 
 
 def explain(
-    detail: ErrorDetails, *, skip: int = 0, root: type[BaseModel] | None = None
-) -> tuple[Loc, str]:
-    """The loc an error is about and what to tell the user.
+    details: Sequence[ErrorDetails], *, skip: int = 0, root: type[BaseModel] | None = None
+) -> list[tuple[Loc, str]]:
+    """For each error of one document: the loc it is about, and what to tell the user.
 
     `skip` drops leading loc parts (a list index); without a `root` model, the first
-    remaining part is the manifest's kind (pydantic's discriminator tag).
+    remaining part is the manifest's kind (pydantic's discriminator tag). A misspelt
+    field that is also required is one mistake, said once, at the misspelling.
     """
+    explained = [_explain(detail, skip, root) for detail in details]
+    missing = {loc for loc, _, kind, _ in explained if kind == "missing"}
+    meant = {(*loc[:-1], suggestion) for loc, _, _, suggestion in explained if suggestion}
+    said = []
+    for loc, message, kind, suggestion in explained:
+        if kind == "missing" and loc in meant:
+            continue
+        if suggestion and (*loc[:-1], suggestion) in missing:
+            message += f" ({suggestion} is required)"
+        said.append((loc, message))
+    return said
+
+
+def _explain(
+    detail: ErrorDetails, skip: int, root: type[BaseModel] | None
+) -> tuple[Loc, str, str, str]:
+    """`(loc, message, error type, suggested field name or "")` for one error."""
     loc = list(detail["loc"][skip:])
     model = root
     if root is None and loc and isinstance(loc[0], str) and loc[0] in KINDS:
@@ -44,10 +66,13 @@ def explain(
         loc.extend(int(part) if part.isdecimal() else part for part in str(at).split("."))
     kind = detail["type"]
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        return ("kind",), _unknown_kind(detail)
+        return ("kind",), _unknown_kind(detail), kind, ""
     if kind == "extra_forbidden":
-        return tuple(loc), _unknown_field(model, loc)
-    return tuple(loc), _message(detail)
+        name = str(loc[-1]) if loc else ""
+        allowed = _fields_at(model, loc[:-1])
+        suggestion = _closest(name, allowed)
+        return tuple(loc), _unknown_field(name, allowed, suggestion), kind, suggestion or ""
+    return tuple(loc), _message(detail), kind, ""
 
 
 def _unknown_kind(detail: ErrorDetails) -> str:
@@ -58,21 +83,26 @@ def _unknown_kind(detail: ErrorDetails) -> str:
     return f"unknown kind {tag!r}{_did_you_mean(str(tag), list(KINDS))} (kinds: {known})"
 
 
-def _unknown_field(model: type[BaseModel] | None, loc: list[str | int]) -> str:
-    name = str(loc[-1]) if loc else ""
-    allowed = _fields_at(model, loc[:-1])
-    hint = _did_you_mean(name, allowed)
-    if not hint and allowed:
-        hint = f" (allowed here: {', '.join(allowed)})"
-    return f"unknown field {name!r}{hint}"
+def _unknown_field(name: str, allowed: list[str], suggestion: str | None) -> str:
+    if suggestion:
+        return f"unknown field {name!r}; did you mean {suggestion!r}?"
+    if allowed:
+        return f"unknown field {name!r} (allowed here: {', '.join(allowed)})"
+    return f"unknown field {name!r}"
 
 
-def _did_you_mean(word: str, choices: list[str]) -> str:
+def _closest(word: str, choices: list[str]) -> str | None:
+    """The choice `word` was most likely meant to be, if any is close."""
     by_case = {choice.lower(): choice for choice in choices}
     close = by_case.get(word.lower().replace("-", "_"))
     if close is None:
         matches = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
         close = matches[0] if matches else None
+    return close
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = _closest(word, choices)
     return f"; did you mean {close!r}?" if close else ""
 
 
@@ -127,13 +157,22 @@ def _message(detail: ErrorDetails) -> str:
     if kind == "string_too_long":
         return f"is too long: at most {ctx.get('max_length')} characters"
     if kind == "literal_error":
-        return f"must be {ctx.get('expected')}{_got(value)}"
+        expected = str(ctx.get("expected", ""))
+        hint = (
+            _did_you_mean(str(value), _QUOTED.findall(expected)) if isinstance(value, str) else ""
+        )
+        return f"must be {expected}{_got(value)}{hint}"
+    if kind == "url_scheme" and isinstance(value, str):
+        scheme = value.partition(":")[0] if ":" in value else ""
+        return f"{detail['msg']} (got {scheme + ':' if scheme else 'no scheme'})"
     if kind == "string_type":
         return f"expected text, not {yaml_type(value)}{_quote_hint(value)}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"expected a mapping of fields, not {yaml_type(value)}"
     if kind in ("list_type", "tuple_type"):
         return f"expected a list, not {yaml_type(value)}"
+    if kind == "timezone_aware" and isinstance(value, str) and _DATE_ONLY.match(value):
+        return "is a date without a time of day: write it like 2026-12-01T09:00:00+11:00"
     if kind == "timezone_aware":
         return "has no UTC offset: add one, like 2026-12-01T09:00:00+11:00, or Z for UTC"
     if kind.startswith(("datetime_", "date_", "time_parsing")) and kind != "time_weekday":

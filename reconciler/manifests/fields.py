@@ -48,10 +48,11 @@ _ISO_TIME_PATTERN: Final = (
     r"([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
 )
 _RFC1123_PATTERN: Final = (
-    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
     r" [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT$"
 )
 _RFC1123 = re.compile(_RFC1123_PATTERN)
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 _WEEKDAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _DAY_NAMES: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _TIME_EXAMPLES: Final = (
@@ -108,7 +109,7 @@ def _check_web_url(value: str) -> str:
         raise PydanticCustomError("url_scheme", "must be an http:// or https:// URL")
     if parts.username is not None or parts.password is not None:
         raise PydanticCustomError("url_credentials", "must not carry a user name or password")
-    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in value):
+    if _SPACE_OR_CONTROL.search(value):
         raise PydanticCustomError("url_characters", "must not contain spaces or control characters")
     return value
 

@@ -37,12 +37,11 @@ def discover(roots: Iterable[Path], problems: list[Problem]) -> Iterator[str]:
 
 
 def _walk(root: Path) -> Iterator[str]:
-    """YAML files under `root`, skipping hidden folders (`.git`, `.reconciler`) and configs."""
+    """YAML files under `root` (project configs too), skipping hidden folders and files."""
     for folder, subfolders, names in os.walk(root):
         subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         for name in sorted(names):
-            wanted = name.lower().endswith(YAML_SUFFIXES) and not name.startswith(".")
-            if wanted and not is_config_file(Path(name)):
+            if name.lower().endswith(YAML_SUFFIXES) and not name.startswith("."):
                 yield os.path.join(folder, name)
 
 

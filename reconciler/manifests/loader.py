@@ -7,19 +7,23 @@ Everything that can go wrong with the user's files becomes a `Problem` at
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
+from reconciler.manifests.checks import identity, repeated_names, session_problems
 from reconciler.manifests.config import ProjectConfig, find_config, read_config
 from reconciler.manifests.documents import DEFAULT_LIMITS, Document, Limits, parse
 from reconciler.manifests.explain import explain, yaml_type
 from reconciler.manifests.files import discover, display, is_config_file, read_text
 from reconciler.manifests.models import Session, SnapshotApproval, manifests_adapter
-from reconciler.manifests.problems import ManifestError, Problem, field_text
+from reconciler.manifests.problems import ManifestError, Problem
 
 
 @dataclass(frozen=True)
@@ -73,13 +77,29 @@ def load(paths: Sequence[Path] = (), *, limits: Limits = DEFAULT_LIMITS) -> Mani
 
     Raises ManifestError listing every problem found, if there is any.
     """
+    with _cycle_collector_paused():
+        return _load(paths, limits)
+
+
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Loading makes millions of small objects and no reference cycles: the cycle collector
+    would only walk them again and again (about a third of the load time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _load(paths: Sequence[Path], limits: Limits) -> ManifestSet:
     roots = list(paths) or [Path(".")]
     read = _Read()
-    config_file = find_config(roots[0]) if roots[0].exists() else None
-    files = list(discover(roots, read.problems))
-    explicit_configs = [path for path in files if is_config_file(Path(path))]
-    files = [path for path in files if path not in explicit_configs]
-    config, config_path = _load_config(config_file, explicit_configs, limits, read.problems)
+    found = list(discover(roots, read.problems))
+    files = [path for path in found if not is_config_file(Path(path))]
+    config, config_path = _load_configs(roots[0], found, limits, read.problems)
     for path in files:
         _read_file(path, limits, read)
     manifests = _validate(read)
@@ -102,36 +122,18 @@ def _read_file(path: str, limits: Limits, read: _Read) -> None:
     for document in parsed.documents:
         _accept(path, document, read)
     if parsed.error is not None:
-        error = parsed.error
-        read.problems.append(Problem(path, error.line + 1, error.column + 1, message=error.message))
+        read.problems.append(parsed.error.problem(path))
 
 
 def _accept(path: str, document: Document, read: _Read) -> None:
     """Keep a document for validation, or record why it cannot be a manifest."""
-    kind, name = _identity(document.data)
-    for issue in document.issues:
-        read.problems.append(
-            Problem(
-                path,
-                issue.line + 1,
-                issue.column + 1,
-                kind,
-                name,
-                field_text(issue.loc),
-                issue.message,
-            )
-        )
+    kind, name = identity(document.data)
+    read.problems.extend(issue.problem(path, kind=kind, name=name) for issue in document.issues)
     if document.data is None and not document.issues:
         return  # an empty document, such as a trailing `---`
     if not isinstance(document.data, dict):
-        read.problems.append(
-            Problem(
-                path,
-                document.line + 1,
-                document.column + 1,
-                message=f"a manifest must be a mapping of fields, not {yaml_type(document.data)}",
-            )
-        )
+        message = f"a manifest must be a mapping of fields, not {yaml_type(document.data)}"
+        read.problems.append(document.problem(path, (), message))
         return
     if document.complete:
         read.documents.append((path, document))
@@ -140,15 +142,18 @@ def _accept(path: str, document: Document, read: _Read) -> None:
 def _validate(read: _Read) -> list[LoadedManifest]:
     """Validate every kept document in one pass; turn each error into a Problem."""
     documents = read.documents
-    _check_unique_names(documents, read.problems)
+    read.problems.extend(repeated_names(documents))
+    for path, document in documents:
+        read.problems.extend(session_problems(path, document))
     try:
         models = manifests_adapter.validate_python([document.data for _, document in documents])
     except ValidationError as error:
+        by_document: dict[int, list[ErrorDetails]] = {}
         for detail in error.errors(include_url=False):
-            index = detail["loc"][0]
-            assert isinstance(index, int)
+            by_document.setdefault(int(detail["loc"][0]), []).append(detail)
+        for index, details in by_document.items():
             path, document = documents[index]
-            read.problems.append(_problem(path, document, detail))
+            read.problems.extend(_problems(path, document, details))
         return []
     return [
         LoadedManifest(model, Source(path, document.line + 1, document.column + 1))
@@ -156,53 +161,30 @@ def _validate(read: _Read) -> list[LoadedManifest]:
     ]
 
 
-def _problem(path: str, document: Document, detail: Any) -> Problem:
-    kind, name = _identity(document.data)
-    loc, message = explain(detail, skip=1)
-    line, column = document.mark(loc)
-    return Problem(path, line + 1, column + 1, kind, name, field_text(loc), message)
+def _problems(path: str, document: Document, details: list[ErrorDetails]) -> list[Problem]:
+    kind, name = identity(document.data)
+    return [
+        document.problem(path, loc, message, kind=kind, name=name)
+        for loc, message in explain(details, skip=1)
+    ]
 
 
-def _check_unique_names(documents: list[tuple[str, Document]], problems: list[Problem]) -> None:
-    """A name may be used once across all manifests: report every later use, naming the first."""
-    first: dict[str, tuple[str, str, int, int]] = {}
-    for path, document in documents:
-        kind, name = _identity(document.data)
-        if not name:
-            continue
-        line, column = document.mark(("metadata", "name"))
-        if name in first:
-            other_kind, other_path, other_line, other_column = first[name]
-            problems.append(
-                Problem(
-                    path,
-                    line + 1,
-                    column + 1,
-                    kind,
-                    name,
-                    "metadata.name",
-                    f"{name!r} is already used by {other_kind or '?'}/{name} at"
-                    f" {other_path}:{other_line + 1}:{other_column + 1}; names must be unique",
-                )
-            )
-        else:
-            first[name] = (kind, path, line, column)
-
-
-def _load_config(
-    found: Path | None, explicit: list[str], limits: Limits, problems: list[Problem]
+def _load_configs(
+    first_root: Path, found: list[str], limits: Limits, problems: list[Problem]
 ) -> tuple[ProjectConfig, str | None]:
-    path = explicit[0] if explicit else (display(found) if found else None)
-    if path is None:
-        return ProjectConfig(), None
-    return read_config(path, limits, problems), path
-
-
-def _identity(data: Any) -> tuple[str, str]:
-    """`(kind, name)` of a document as far as it can be read, for naming it in problems."""
-    if not isinstance(data, dict):
-        return "", ""
-    kind = data.get("kind")
-    metadata = data.get("metadata")
-    name = metadata.get("name") if isinstance(metadata, dict) else None
-    return (kind if isinstance(kind, str) else ""), (name if isinstance(name, str) else "")
+    """The project config that applies (found by walking up from the first PATH, or given
+    as it), after checking it and every other `reconciler.yaml` in the tree."""
+    if is_config_file(first_root) and first_root.is_file():
+        used: str | None = str(first_root)
+    else:
+        located = find_config(first_root) if first_root.exists() else None
+        used = display(located) if located else None
+    config, checked = ProjectConfig(), set()
+    for path in [used, *(path for path in found if is_config_file(Path(path)))]:
+        if path is None or os.path.realpath(path) in checked:
+            continue
+        checked.add(os.path.realpath(path))
+        loaded = read_config(path, limits, problems)
+        if path == used:
+            config = loaded
+    return config, used

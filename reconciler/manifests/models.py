@@ -25,6 +25,12 @@ from reconciler.manifests.fields import (
 )
 
 API_VERSION = "reconciler/v1"
+END_OR_DURATION = "give exactly one of end_time or duration"
+
+
+def participant_used_twice(name: str) -> str:
+    """What to say about the second participant of a session with the same name."""
+    return f"participant name {name!r} is used twice in this session"
 
 
 class _Model(BaseModel):
@@ -69,7 +75,7 @@ class SessionSpec(_Model):
         if (self.end_time is None) == (self.duration is None):
             raise PydanticCustomError(
                 "end_or_duration",
-                "give exactly one of end_time or duration",
+                END_OR_DURATION,
                 {"at": "end_time" if self.end_time is not None else ""},
             )
         if self.end <= self.start_time:
@@ -83,7 +89,7 @@ class SessionSpec(_Model):
             if participant.name in seen:
                 raise PydanticCustomError(
                     "participant_name_unique",
-                    f"participant name {participant.name!r} is used twice in this session",
+                    participant_used_twice(participant.name),
                     {"at": f"participants.{index}.name"},
                 )
             seen.add(participant.name)

@@ -48,7 +48,7 @@ class ManifestError(InputError):
     """Manifests or project config that cannot be used; `problems` lists every one found."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = tuple(sorted(problems))
+        self.problems = tuple(sorted(set(problems)))  # a check may repeat a model's finding
         count = len(self.problems)
         first = self.problems[0].render() if count else "invalid manifests"
         more = f" (and {count - 1} more)" if count > 1 else ""

@@ -11,18 +11,36 @@ from typing import Any, Final
 from pydantic import BaseModel, TypeAdapter
 
 from reconciler.manifests.config import ProjectConfig
-from reconciler.manifests.models import Manifest, Session, SnapshotApproval
+from reconciler.manifests.models import KINDS, Manifest, Session, SnapshotApproval
 
 DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 
 
-def _schema(source: type[BaseModel] | TypeAdapter[Any], title: str) -> dict[str, Any]:
-    if isinstance(source, TypeAdapter):
-        generated = source.json_schema(by_alias=True)
-    else:
-        generated = source.model_json_schema(by_alias=True)
+def _schema(model: type[BaseModel], title: str) -> dict[str, Any]:
+    generated = model.model_json_schema(by_alias=True)
     generated.pop("title", None)
     return {"$schema": DIALECT, "title": title, **generated}
+
+
+def _any_manifest() -> dict[str, Any]:
+    """Either kind, chosen by `kind` with if/then: an editor then reports a Session's
+    mistakes as a Session's, not as "matches none of the kinds"."""
+    definitions = TypeAdapter(Manifest).json_schema(by_alias=True)["$defs"]
+    return {
+        "$schema": DIALECT,
+        "title": "reconciler manifest (Session or SnapshotApproval)",
+        "type": "object",
+        "required": ["kind"],
+        "properties": {"kind": {"enum": list(KINDS)}},
+        "allOf": [
+            {
+                "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+                "then": {"$ref": f"#/$defs/{kind}"},
+            }
+            for kind in KINDS
+        ],
+        "$defs": definitions,
+    }
 
 
 def schemas() -> dict[str, dict[str, Any]]:
@@ -30,9 +48,7 @@ def schemas() -> dict[str, dict[str, Any]]:
     return {
         "session.json": _schema(Session, "reconciler Session"),
         "snapshot-approval.json": _schema(SnapshotApproval, "reconciler SnapshotApproval"),
-        "manifest.json": _schema(
-            TypeAdapter(Manifest), "reconciler manifest (Session or SnapshotApproval)"
-        ),
+        "manifest.json": _any_manifest(),
         "reconciler-config.json": _schema(ProjectConfig, "reconciler.yaml project config"),
     }
 
