@@ -13,7 +13,8 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from reconciler.manifests.documents import Limits, parse
+from reconciler.manifests.composer import parse
+from reconciler.manifests.documents import Limits
 from reconciler.manifests.explain import explain
 from reconciler.manifests.fields import Text, Time, WebUrl
 from reconciler.manifests.files import CONFIG_NAMES, read_text

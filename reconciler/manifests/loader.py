@@ -18,8 +18,9 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from reconciler.manifests.checks import identity, repeated_names, session_problems
+from reconciler.manifests.composer import parse
 from reconciler.manifests.config import ProjectConfig, find_config, read_config
-from reconciler.manifests.documents import DEFAULT_LIMITS, Document, Limits, parse
+from reconciler.manifests.documents import DEFAULT_LIMITS, Document, Limits
 from reconciler.manifests.explain import explain, yaml_type
 from reconciler.manifests.files import discover, display, is_config_file, read_text
 from reconciler.manifests.models import Session, SnapshotApproval, manifests_adapter

@@ -26,7 +26,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from reconciler.manifests import load
-from reconciler.manifests.documents import CParser, parse
+from reconciler.manifests.composer import CParser, parse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.benchmarks.synthetic import write_tree
