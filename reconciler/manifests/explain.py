@@ -22,7 +22,6 @@ from reconciler.manifests.fields import PATTERN_MESSAGES
 from reconciler.manifests.models import KINDS
 
 _QUOTED = re.compile(r"'([^']*)'")
-_DATE_ONLY = re.compile(r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$")
 _TIME_HINT = (
     "use ISO 8601 with an offset (2026-12-01T09:00:00+11:00) or RFC 1123"
     " (Tue, 01 Dec 2026 22:00:00 GMT)"
@@ -171,11 +170,9 @@ def _message(detail: ErrorDetails) -> str:
         return f"expected a mapping of fields, not {yaml_type(value)}"
     if kind in ("list_type", "tuple_type"):
         return f"expected a list, not {yaml_type(value)}"
-    if kind == "timezone_aware" and isinstance(value, str) and _DATE_ONLY.match(value):
-        return "is a date without a time of day: write it like 2026-12-01T09:00:00+11:00"
     if kind == "timezone_aware":
         return "has no UTC offset: add one, like 2026-12-01T09:00:00+11:00, or Z for UTC"
-    if kind.startswith(("datetime_", "date_", "time_parsing")) and kind != "time_weekday":
+    if kind.startswith(("datetime_", "date_")) or kind == "time_parsing":
         return f"not a time{_got(value)}: {_TIME_HINT}"
     return _sentence(detail["msg"])
 

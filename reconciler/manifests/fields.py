@@ -43,10 +43,14 @@ PATTERN_MESSAGES: Final[dict[str, str]] = {
 }
 """What to tell the user when a value does not match one of the patterns above."""
 
-_ISO_TIME_PATTERN: Final = (
+_ISO_DATE_TIME: Final = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?"
-    r"([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
 )
+_ISO_OFFSET: Final = r"([Zz]|[+-][0-9]{2}:?[0-9]{2})"
+_ISO_TIME_PATTERN: Final = f"{_ISO_DATE_TIME}{_ISO_OFFSET}$"
+_ISO_SHAPE = re.compile(f"{_ISO_DATE_TIME}{_ISO_OFFSET}?$")
+"""An ISO 8601 time, its offset optional here so that a missing one gets its own message."""
+_DATE_ONLY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _RFC1123_PATTERN: Final = (
     r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
     r" [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT$"
@@ -70,8 +74,13 @@ def _read_time(value: Any) -> Any:
         return value
     if not isinstance(value, str):
         raise PydanticCustomError("time_type", f"expected a time as text: {_TIME_EXAMPLES}")
-    if not value.endswith("GMT"):
-        return value
+    if _ISO_SHAPE.match(value):
+        return value  # pydantic reads it, and refuses it without an offset
+    if _DATE_ONLY.match(value.strip()):
+        raise PydanticCustomError(
+            "time_date_only",
+            "is a date without a time of day: write it like 2026-12-01T09:00:00+11:00",
+        )
     if not _RFC1123.match(value):
         raise PydanticCustomError("time_parsing", f"not a time: use {_TIME_EXAMPLES}")
     try:
