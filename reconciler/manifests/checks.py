@@ -15,6 +15,8 @@ from reconciler.manifests.documents import Document, Loc
 from reconciler.manifests.models import END_OR_DURATION, participant_used_twice
 from reconciler.manifests.problems import Problem
 
+_ABSENT = object()
+
 
 def identity(data: Any) -> tuple[str, str]:
     """`(kind, name)` of a raw document as far as they can be read, for naming it."""
@@ -54,8 +56,9 @@ def session_problems(path: str, document: Document) -> Iterator[Problem]:
     spec = document.data.get("spec") if kind == "Session" else None
     if not isinstance(spec, dict):
         return
-    has_end, has_duration = spec.get("end_time") is not None, spec.get("duration") is not None
-    if has_end == has_duration:
+    given = [spec.get(field, _ABSENT) for field in ("end_time", "duration")]
+    has_end, has_duration = (value is not _ABSENT for value in given)
+    if None not in given and has_end == has_duration:  # an empty one is reported as such
         loc: Loc = ("spec", "end_time") if has_end else ("spec",)
         yield document.problem(path, loc, END_OR_DURATION, kind=kind, name=name)
     participants = spec.get("participants")

@@ -19,6 +19,7 @@ one iterative pass. That gives, in one place:
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
@@ -51,6 +52,11 @@ class _StopDocumentError(Exception):
         self.issue = issue
 
 
+class _StopFileError(_StopDocumentError):
+    """An issue after which reading on would only cost time: deep nesting, where both
+    parsers slow down with every level they scan."""
+
+
 EventSource = Callable[[str], Iterator[Event]]
 
 
@@ -62,7 +68,19 @@ def c_events(text: str) -> Iterator[Event]:
 
 def python_events(text: str) -> Iterator[Event]:
     """Events from ruamel.yaml's pure-Python parser (slower; used without the C library)."""
-    yield from YAML(typ="safe", pure=True).parse(text)
+    for event in YAML(typ="safe", pure=True).parse(text):
+        if event.__class__ is ScalarEvent and _SURROGATE.search(event.value):
+            # An escape such as "\ud800" names half a character, which no file can hold.
+            raise MarkedYAMLError(
+                problem="an escaped surrogate (\\ud800-\\udfff) is not a character",
+                problem_mark=event.start_mark,
+            )
+        yield event
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_RETRY_LIMIT: Final = 4 * 1024 * 1024
+_FLOW_COLON_HINT: Final = " (inside { } or [ ], put a value holding ':' in quotes)"
 
 
 default_events: EventSource = c_events if CParser is not None else python_events
@@ -72,28 +90,54 @@ def parse(
     text: str, *, limits: Limits = DEFAULT_LIMITS, events: EventSource | None = None
 ) -> Parsed:
     """Read every document of `text`; a syntax error ends the text but keeps what came before."""
+    source = events or default_events
+    parsed = _parse_with(source, text, limits)
+    error = parsed.error
+    if error is not None and source is c_events and error.message.startswith(_FLOW_COLON):
+        # libyaml refuses a ':' inside a plain value in flow style ({clock: 09:00Z}),
+        # which YAML 1.2 and the pure-Python parser allow: let that parser decide.
+        if len(text) <= _RETRY_LIMIT:
+            return _parse_with(python_events, text, limits)
+        parsed.error = Issue(error.line, error.column, error.message + _FLOW_COLON_HINT)
+    return parsed
+
+
+_FLOW_COLON: Final = "found unexpected ':'"
+
+
+def _parse_with(source: EventSource, text: str, limits: Limits) -> Parsed:
     builder = _Builder(limits)
     try:
-        builder.run((events or default_events)(text))
+        builder.run(source(text))
     except MarkedYAMLError as error:
         return Parsed(builder.documents, _syntax_issue(error, text))
     except YAMLError as error:
-        return Parsed(builder.documents, _reader_issue(error, text))
+        return Parsed(builder.documents, _reader_issue(error, text, source is c_events))
     return Parsed(builder.documents)
 
 
 def _syntax_issue(error: MarkedYAMLError, text: str) -> Issue:
     mark = error.problem_mark or error.context_mark
-    line, column = (mark.line, mark.column) if mark is not None else (0, 0)
+    line, column = _on_a_real_line(text, *((mark.line, mark.column) if mark else (0, 0)))
     message = str(error.problem or error.context or "not valid YAML")
     if error.context and error.context_mark is not None and error.problem:
         message += f" ({error.context} that starts at line {error.context_mark.line + 1})"
     return Issue(line, column, message)
 
 
-def _reader_issue(error: YAMLError, text: str) -> Issue:
+def _on_a_real_line(text: str, line: int, column: int) -> tuple[int, int]:
+    """The end of a text without a final newline is on its last line, not the one after."""
+    last = text.count("\n")  # an editor shows a line after a final newline, too
+    if line <= last:
+        return line, column
+    return last, len(text) - (text.rfind("\n") + 1)
+
+
+def _reader_issue(error: YAMLError, text: str, in_bytes: bool) -> Issue:
     position = getattr(error, "position", None)
     character = getattr(error, "character", None)
+    if isinstance(position, int) and in_bytes:  # libyaml counts UTF-8 bytes
+        position = len(text.encode("utf-8")[:position].decode("utf-8", errors="ignore"))
     if isinstance(position, int) and 0 <= position <= len(text):
         line = text.count("\n", 0, position)
         column = position - (text.rfind("\n", 0, position) + 1)
@@ -163,6 +207,10 @@ class _Builder:
                             value = text
                     else:
                         value = self._tagged_scalar(event, top)
+                    if value is not text and document is not None:
+                        # Typed (a number, true, null): keep how it was written, for
+                        # messages such as "write it in quotes: state: \"02134\"".
+                        document.written[_loc_here(top)] = text
                     if top is None:
                         assert document is not None
                         document.data = value
@@ -191,7 +239,7 @@ class _Builder:
                         anchors[top.anchor] = (top.container, nodes - top.opened_at + 1)
                     top = stack.pop()
                 elif cls is AliasEvent:
-                    value, size = self._resolve_alias(event, anchors, top)
+                    value, size = self._resolve_alias(event, anchors, top, stack)
                     nodes += size
                     if nodes > max_nodes:
                         raise _StopDocumentError(self._oversize(event, nodes, top))
@@ -209,6 +257,9 @@ class _Builder:
                 document.issues.append(stop.issue)
                 document.complete = False
                 skipping = True
+                if isinstance(stop, _StopFileError):
+                    self.documents.append(document)
+                    return
 
     def _oversize(self, event: Any, nodes: int, top: _Frame | None) -> Issue:
         if nodes > self.limits.max_document_nodes:
@@ -263,26 +314,34 @@ class _Builder:
                 _issue(event, f"unsupported tag {short_tag(event.tag)}", _loc_here(top))
             )
         if depth >= self.limits.max_depth:
-            raise _StopDocumentError(
+            raise _StopFileError(
                 _issue(
                     event,
-                    f"nested too deeply (more than {self.limits.max_depth} levels)",
+                    f"nested too deeply (more than {self.limits.max_depth} levels);"
+                    " the rest of this file was not read",
                     _loc_here(top),
                 )
             )
         if nodes > self.limits.max_document_nodes:
             raise _StopDocumentError(self._oversize(event, nodes, top))
 
+    @staticmethod
     def _resolve_alias(
-        self, event: Any, anchors: dict[str, tuple[Any, int]], top: _Frame | None
+        event: Any,
+        anchors: dict[str, tuple[Any, int]],
+        top: _Frame | None,
+        stack: list[_Frame | None],
     ) -> tuple[Any, int]:
         if top is not None and top.is_map and top.key is None:
             raise _StopDocumentError(_issue(event, "an alias cannot be a key", top.loc))
         found = anchors.get(event.anchor)
-        if found is None:
+        if found is not None:
+            return found
+        if any(frame is not None and frame.anchor == event.anchor for frame in (*stack, top)):
+            message = f"alias *{event.anchor} is inside the value it names (a recursive value)"
+        else:
             message = f"alias *{event.anchor} names no anchor before it in this document"
-            raise _StopDocumentError(_issue(event, message, _loc_here(top)))
-        return found
+        raise _StopDocumentError(_issue(event, message, _loc_here(top)))
 
     @staticmethod
     def _place(
@@ -300,7 +359,8 @@ class _Builder:
         if top.is_map:
             key, top.key = top.key, None
             if key is _DUPLICATE or key is None:
-                return top.loc
+                # Read, then dropped: its marks live apart from the real keys' locs.
+                return (*top.loc, _DUPLICATE)
             top.container[key] = value
             return (*top.loc, key)
         loc = (*top.loc, len(top.container))
@@ -318,7 +378,7 @@ def _loc_here(top: _Frame | None) -> Loc:
     if top is None:
         return ()
     if top.is_map:
-        return top.loc if top.key in (None, _DUPLICATE) else (*top.loc, top.key or "")
+        return top.loc if top.key is None else (*top.loc, top.key)
     return (*top.loc, len(top.container))
 
 

@@ -54,13 +54,13 @@ class ProjectConfig(BaseModel):
 
 
 def find_config(start: Path) -> Path | None:
-    """The `reconciler.yaml` of the tree holding `start`: walk up, stopping at a git root."""
-    folder = start if start.is_dir() else start.parent
-    for candidate in (folder, *folder.resolve().parents):
+    """The `reconciler.yaml` of the tree holding `start` (an absolute path): walk up,
+    stopping at a git root."""
+    folder = (start if start.is_dir() else start.parent).resolve()
+    for candidate in (folder, *folder.parents):
         for name in CONFIG_NAMES:
-            found = candidate / name
-            if found.is_file():
-                return found if candidate != folder else folder / name
+            if (candidate / name).is_file():
+                return candidate / name
         if (candidate / ".git").exists():
             return None
     return None
@@ -86,7 +86,8 @@ def read_config(path: str, limits: Limits, problems: list[Problem]) -> ProjectCo
     try:
         return ProjectConfig.model_validate(document.data)
     except ValidationError as error:
-        for loc, message in explain(error.errors(include_url=False), root=ProjectConfig):
+        details = error.errors(include_url=False)
+        for loc, message in explain(details, root=ProjectConfig, written=document.written):
             secret = message.startswith("unknown field") and _looks_secret(loc)
             problems.append(document.problem(path, loc, CREDENTIALS_HINT if secret else message))
         return ProjectConfig()

@@ -55,6 +55,8 @@ class Document:
     issues: list[Issue] = field(default_factory=list)
     complete: bool = True
     """False when an issue stopped the reading of this document; `data` is then partial."""
+    written: dict[Loc, str] = field(default_factory=dict)
+    """How each value that YAML typed (a number, a boolean, null) was written."""
 
     def problem(
         self, path: str, loc: Loc, message: str, *, kind: str = "", name: str = ""

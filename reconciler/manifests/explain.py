@@ -11,7 +11,7 @@ import difflib
 import re
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
 from pydantic import BaseModel
@@ -29,15 +29,20 @@ _TIME_HINT = (
 
 
 def explain(
-    details: Sequence[ErrorDetails], *, skip: int = 0, root: type[BaseModel] | None = None
+    details: Sequence[ErrorDetails],
+    *,
+    skip: int = 0,
+    root: type[BaseModel] | None = None,
+    written: Mapping[Loc, str] | None = None,
 ) -> list[tuple[Loc, str]]:
     """For each error of one document: the loc it is about, and what to tell the user.
 
     `skip` drops leading loc parts (a list index); without a `root` model, the first
     remaining part is the manifest's kind (pydantic's discriminator tag). A misspelt
-    field that is also required is one mistake, said once, at the misspelling.
+    field that is also required is one mistake, said once, at the misspelling. `written`
+    says how typed values were written (`02134`, not 2134), for quoting them back.
     """
-    explained = [_explain(detail, skip, root) for detail in details]
+    explained = [_explain(detail, skip, root, written or {}) for detail in details]
     missing = {loc for loc, _, kind, _ in explained if kind == "missing"}
     meant = {(*loc[:-1], suggestion) for loc, _, _, suggestion in explained if suggestion}
     said = []
@@ -51,7 +56,7 @@ def explain(
 
 
 def _explain(
-    detail: ErrorDetails, skip: int, root: type[BaseModel] | None
+    detail: ErrorDetails, skip: int, root: type[BaseModel] | None, written: Mapping[Loc, str]
 ) -> tuple[Loc, str, str, str]:
     """`(loc, message, error type, suggested field name or "")` for one error."""
     loc = list(detail["loc"][skip:])
@@ -71,13 +76,16 @@ def _explain(
         allowed = _fields_at(model, loc[:-1])
         suggestion = _closest(name, allowed)
         return tuple(loc), _unknown_field(name, allowed, suggestion), kind, suggestion or ""
-    return tuple(loc), _message(detail), kind, ""
+    return tuple(loc), _message(detail, written.get(tuple(loc))), kind, ""
 
 
 def _unknown_kind(detail: ErrorDetails) -> str:
     known = ", ".join(KINDS)
+    document = detail.get("input")
     if detail["type"] == "union_tag_not_found":
-        return f"kind is missing: it is one of {known}"
+        return f"is required: one of {known}"
+    if isinstance(document, dict) and document.get("kind") is None:
+        return f"is empty: write one of {known}"
     tag = (detail.get("ctx") or {}).get("tag", "")
     return f"unknown kind {tag!r}{_did_you_mean(str(tag), list(KINDS))} (kinds: {known})"
 
@@ -143,29 +151,29 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-def _message(detail: ErrorDetails) -> str:
+def _message(detail: ErrorDetails, as_written: str | None) -> str:
     kind = detail["type"]
     ctx = detail.get("ctx") or {}
     value = detail.get("input")
+    shown = value if as_written is None else _Written(as_written)
     if kind == "missing":
         return "is required"
     if kind == "string_pattern_mismatch":
-        return f"{PATTERN_MESSAGES.get(str(ctx.get('pattern')), detail['msg'])}{_got(value)}"
+        return f"{PATTERN_MESSAGES.get(str(ctx.get('pattern')), detail['msg'])}{_got(shown)}"
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "string_too_long":
         return f"is too long: at most {ctx.get('max_length')} characters"
     if kind == "literal_error":
         expected = str(ctx.get("expected", ""))
-        hint = (
-            _did_you_mean(str(value), _QUOTED.findall(expected)) if isinstance(value, str) else ""
-        )
-        return f"must be {expected}{_got(value)}{hint}"
+        choices = _QUOTED.findall(expected)
+        hint = _did_you_mean(value, choices) if isinstance(value, str) and len(choices) > 1 else ""
+        return f"must be {expected}{_got(shown)}{hint}"
     if kind == "url_scheme" and isinstance(value, str):
         scheme = value.partition(":")[0] if ":" in value else ""
         return f"{detail['msg']} (got {scheme + ':' if scheme else 'no scheme'})"
     if kind == "string_type":
-        return f"expected text, not {yaml_type(value)}{_quote_hint(value)}"
+        return f"expected text, not {yaml_type(value, as_written)}{_quote_hint(value, as_written)}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"expected a mapping of fields, not {yaml_type(value)}"
     if kind in ("list_type", "tuple_type"):
@@ -173,19 +181,29 @@ def _message(detail: ErrorDetails) -> str:
     if kind == "timezone_aware":
         return "has no UTC offset: add one, like 2026-12-01T09:00:00+11:00, or Z for UTC"
     if kind.startswith(("datetime_", "date_")) or kind == "time_parsing":
-        return f"not a time{_got(value)}: {_TIME_HINT}"
+        return f"not a time{_got(shown)}: {_TIME_HINT}"
     return _sentence(detail["msg"])
 
 
+class _Written(str):
+    """A value as it was written in the YAML, shown without quotes."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def _got(value: Any) -> str:
-    if isinstance(value, str | int | float | bool) and len(str(value)) <= 80:
+    if isinstance(value, bool):
+        return f" (got {_yaml_text(value)})"
+    if isinstance(value, str | int | float) and len(str(value)) <= 80:
         return f" (got {value!r})"
     return ""
 
 
-def _quote_hint(value: Any) -> str:
+def _quote_hint(value: Any, as_written: str | None) -> str:
     if isinstance(value, bool | int | float):
-        return f': to mean the text, write it in quotes, like "{_yaml_text(value)}"'
+        text = as_written if as_written is not None else _yaml_text(value)
+        return f': to mean the text, write it in quotes, like "{text}"'
     return ""
 
 
@@ -193,14 +211,14 @@ def _yaml_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def yaml_type(value: Any) -> str:
-    """How YAML would describe the kind of `value`."""
+def yaml_type(value: Any, as_written: str | None = None) -> str:
+    """How YAML would describe the kind of `value` (written as `as_written`, if known)."""
     if value is None:
         return "an empty value"
     if isinstance(value, bool):
-        return f"true/false ({_yaml_text(value)})"
+        return f"true/false ({as_written or _yaml_text(value)})"
     if isinstance(value, int | float):
-        return f"a number ({value})"
+        return f"a number ({as_written or value})"
     if isinstance(value, str):
         return "text"
     if isinstance(value, dict):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -22,12 +24,13 @@ def discover(roots: Iterable[Path], problems: list[Problem]) -> Iterator[str]:
     """Paths to read, as the user would write them, in a stable order, each once."""
     seen: set[str] = set()
     for root in roots:
-        if root.is_dir():
-            found: Iterable[str] = _walk(root)
-        elif root.exists():
-            found = [str(root)]
-        else:
+        try:
+            found: Iterable[str] = _walk(root) if stat.S_ISDIR(root.stat().st_mode) else [str(root)]
+        except FileNotFoundError:
             problems.append(Problem(str(root), message="no such file or folder"))
+            continue
+        except OSError as error:
+            problems.append(Problem(str(root), message=f"cannot read: {error.strerror or error}"))
             continue
         for path in found:
             real = os.path.realpath(path)
@@ -37,9 +40,18 @@ def discover(roots: Iterable[Path], problems: list[Problem]) -> Iterator[str]:
 
 
 def _walk(root: Path) -> Iterator[str]:
-    """YAML files under `root` (project configs too), skipping hidden folders and files."""
-    for folder, subfolders, names in os.walk(root):
-        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+    """YAML files under `root` (project configs too), skipping hidden folders and files.
+
+    Linked folders are followed, each real folder once, so a link loop ends."""
+    visited: set[str] = set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        visited.add(os.path.realpath(folder))
+        subfolders[:] = sorted(
+            name
+            for name in subfolders
+            if not name.startswith(".")
+            and os.path.realpath(os.path.join(folder, name)) not in visited
+        )
         for name in sorted(names):
             if name.lower().endswith(YAML_SUFFIXES) and not name.startswith("."):
                 yield os.path.join(folder, name)
@@ -61,13 +73,15 @@ def read_text(path: str, limits: Limits) -> str | Problem:
         return Problem(path, message=f"cannot read: {error.strerror or error}")
     if len(data) > limits.max_file_bytes:  # it grew while we looked
         return Problem(path, message=f"file is too large (the limit is {limits.max_file_bytes:,})")
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return Problem(path, 1, 1, message="file is UTF-32: save it as UTF-8")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return Problem(path, 1, 1, message="file is UTF-16: save it as UTF-8")
     if b"\x00" in data:
         line, column = _position(data, data.index(b"\x00"))
         return Problem(path, line, column, message="binary file (a NUL byte), not YAML text")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line, column = _position(data, error.start)
         return Problem(
@@ -77,17 +91,26 @@ def read_text(path: str, limits: Limits) -> str | Problem:
             message=f"not UTF-8 text (byte 0x{data[error.start]:02x}): save it as UTF-8",
         )
 
+    odd_break = _ODD_LINE_BREAK.search(text)
+    if odd_break:
+        offset = odd_break.start()
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        return Problem(
+            path,
+            line,
+            column,
+            message=f"character U+{ord(odd_break.group()):04X} (a Unicode line break) is not"
+            " allowed: editors and YAML parsers disagree on where its lines end; remove it",
+        )
+    return text
+
+
+_ODD_LINE_BREAK = re.compile("[\u0085\u2028\u2029]")
+
 
 def _position(data: bytes, offset: int) -> tuple[int, int]:
-    """1-based line and column of a byte offset."""
-    line = data.count(b"\n", 0, offset) + 1
-    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
-    return line, column
-
-
-def display(path: Path) -> str:
-    """A path as short as it can be said from the current folder."""
-    if not path.is_absolute():
-        return str(path)
-    relative = os.path.relpath(path)
-    return str(path) if relative.startswith(os.pardir * 3) else relative
+    """1-based line and column (in characters) of a byte offset."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[start:offset].decode("utf-8", errors="replace")) + 1
+    return data.count(b"\n", 0, offset) + 1, column

@@ -22,7 +22,7 @@ from reconciler.manifests.composer import parse
 from reconciler.manifests.config import ProjectConfig, find_config, read_config
 from reconciler.manifests.documents import DEFAULT_LIMITS, Document, Limits
 from reconciler.manifests.explain import explain, yaml_type
-from reconciler.manifests.files import discover, display, is_config_file, read_text
+from reconciler.manifests.files import discover, is_config_file, read_text
 from reconciler.manifests.models import Session, SnapshotApproval, manifests_adapter
 from reconciler.manifests.problems import ManifestError, Problem
 
@@ -106,9 +106,12 @@ def _load(paths: Sequence[Path], limits: Limits) -> ManifestSet:
     manifests = _validate(read)
     if not manifests and not read.problems:
         where = ", ".join(str(root) for root in roots)
-        read.problems.append(
-            Problem(where, message="no manifests found (looked for *.yaml and *.yml files)")
+        message = (
+            f"no manifests in the {len(files)} YAML file{'s' if len(files) != 1 else ''} found"
+            if files
+            else "no manifests found (looked for *.yaml and *.yml files, skipping hidden folders)"
         )
+        read.problems.append(Problem(where, message=message))
     if read.problems:
         raise ManifestError(read.problems)
     return ManifestSet(tuple(manifests), tuple(files), config, config_path)
@@ -130,14 +133,13 @@ def _accept(path: str, document: Document, read: _Read) -> None:
     """Keep a document for validation, or record why it cannot be a manifest."""
     kind, name = identity(document.data)
     read.problems.extend(issue.problem(path, kind=kind, name=name) for issue in document.issues)
-    if document.data is None and not document.issues:
-        return  # an empty document, such as a trailing `---`
+    if (document.data is None and not document.issues) or not document.complete:
+        return  # an empty document (a trailing `---`), or one whose reading was stopped
     if not isinstance(document.data, dict):
         message = f"a manifest must be a mapping of fields, not {yaml_type(document.data)}"
         read.problems.append(document.problem(path, (), message))
         return
-    if document.complete:
-        read.documents.append((path, document))
+    read.documents.append((path, document))
 
 
 def _validate(read: _Read) -> list[LoadedManifest]:
@@ -166,7 +168,7 @@ def _problems(path: str, document: Document, details: list[ErrorDetails]) -> lis
     kind, name = identity(document.data)
     return [
         document.problem(path, loc, message, kind=kind, name=name)
-        for loc, message in explain(details, skip=1)
+        for loc, message in explain(details, skip=1, written=document.written)
     ]
 
 
@@ -179,7 +181,10 @@ def _load_configs(
         used: str | None = str(first_root)
     else:
         located = find_config(first_root) if first_root.exists() else None
-        used = display(located) if located else None
+        # Said as the user said the PATH: absolute if it was, else relative to here.
+        if located is not None and not first_root.is_absolute():
+            located = Path(os.path.relpath(located))
+        used = str(located) if located else None
     config, checked = ProjectConfig(), set()
     for path in [used, *(path for path in found if is_config_file(Path(path)))]:
         if path is None or os.path.realpath(path) in checked:

@@ -28,12 +28,36 @@ class Problem:
         return f"{self.kind or '?'}/{self.name or '?'}"
 
     def render(self) -> str:
-        """`path:line:col: Kind/name: field: message`, leaving out the parts not known."""
+        """`path:line:col: Kind/name: field: message`, leaving out the parts not known.
+
+        One line, always: control characters a document carries (in a name, a key) are
+        escaped, so no manifest can forge a line of output or drive a terminal.
+        """
         where = self.path
         if self.line:
             where += f":{self.line}:{self.column}"
         parts = [where, self.subject, self.field, self.message]
-        return ": ".join(part for part in parts if part)
+        return printable(": ".join(part for part in parts if part))
+
+
+def printable(text: str) -> str:
+    """`text` with every non-printable character written as an escape, such as `\\n`."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    if char in "\n\r\t":
+        return repr(char)[1:-1]
+    code = ord(char)
+    return (
+        f"\\x{code:02x}"
+        if code <= 0xFF
+        else f"\\u{code:04x}"
+        if code <= 0xFFFF
+        else f"\\U{code:08x}"
+    )
 
 
 def field_text(loc: Sequence[str | int]) -> str:

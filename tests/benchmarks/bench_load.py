@@ -14,6 +14,7 @@ medians, because shared machines are noisy.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -57,6 +58,19 @@ def _timed(work: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+def _without_gc(work: Callable[[], None]) -> Callable[[], None]:
+    """`work` with the cycle collector paused, as `load` runs: a baseline on equal terms."""
+
+    def run() -> None:
+        gc.disable()
+        try:
+            work()
+        finally:
+            gc.enable()
+
+    return run
+
+
 def _read_and(files: list[Path], parse_text: Callable[[str], Any]) -> Callable[[], None]:
     def run() -> None:
         for path in files:
@@ -82,9 +96,15 @@ def main() -> None:
         positions_only = _read_and(files, parse)
         loaded = load([root])
         assert len(loaded.manifests) == args.sessions
-        figures: dict[str, list[float]] = {"baseline": [], "parse": [], "load": []}
+        figures: dict[str, list[float]] = {
+            "baseline": [],
+            "baseline_no_gc": [],
+            "parse": [],
+            "load": [],
+        }
         for _ in range(args.runs):
             figures["baseline"].append(_timed(baseline))
+            figures["baseline_no_gc"].append(_timed(_without_gc(baseline)))
             figures["parse"].append(_timed(positions_only))
             figures["load"].append(_timed(lambda: load([root])))
     medians = {name: statistics.median(times) for name, times in figures.items()}
@@ -92,14 +112,22 @@ def main() -> None:
         load_time / base_time
         for load_time, base_time in zip(figures["load"], figures["baseline"], strict=True)
     ]
+    ratios_no_gc = [
+        load_time / base_time
+        for load_time, base_time in zip(figures["load"], figures["baseline_no_gc"], strict=True)
+    ]
     print(f"{args.sessions:,} sessions x 3 participants, {len(files)} files, {megabytes:.1f} MB")
     print(f"medians of {args.runs} runs:")
     for name, seconds in warmup.items():
         print(f"  raw parse, {name:<36} {seconds:7.2f} s  (one warm-up run)")
     print(f"  baseline: {baseline_name:<37} {medians['baseline']:7.2f} s")
+    print(f"  the same, cycle collector paused as load does  {medians['baseline_no_gc']:7.2f} s")
     print(f"  parse with positions (no validation)           {medians['parse']:7.2f} s")
     print(f"  reconciler.manifests.load                      {medians['load']:7.2f} s")
     print(f"  ratio load / baseline: median {statistics.median(ratios):.2f} (target < 2)")
+    print(
+        f"  ratio load / baseline with the collector paused: {statistics.median(ratios_no_gc):.2f}"
+    )
     print(
         json.dumps(
             {
@@ -112,7 +140,9 @@ def main() -> None:
                 "baseline_s": round(medians["baseline"], 3),
                 "parse_s": round(medians["parse"], 3),
                 "load_s": round(medians["load"], 3),
+                "baseline_no_gc_s": round(medians["baseline_no_gc"], 3),
                 "ratio": round(statistics.median(ratios), 2),
+                "ratio_no_gc": round(statistics.median(ratios_no_gc), 2),
             }
         )
     )
