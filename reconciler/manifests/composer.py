@@ -79,7 +79,9 @@ def python_events(text: str) -> Iterator[Event]:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_RETRY_LIMIT: Final = 4 * 1024 * 1024
+_RETRY_LIMIT: Final = 1024 * 1024
+"""A text this long or shorter is re-read by the pure-Python parser after a libyaml syntax
+error (2-3 s at most here, where libyaml takes 0.1 s); longer ones keep libyaml's verdict."""
 _FLOW_COLON_HINT: Final = " (inside { } or [ ], put a value holding ':' in quotes)"
 
 
@@ -93,16 +95,14 @@ def parse(
     source = events or default_events
     parsed = _parse_with(source, text, limits)
     error = parsed.error
-    if error is not None and source is c_events and error.message.startswith(_FLOW_COLON):
-        # libyaml refuses a ':' inside a plain value in flow style ({clock: 09:00Z}),
-        # which YAML 1.2 and the pure-Python parser allow: let that parser decide.
+    if error is not None and error.syntax and source is c_events:
+        # libyaml reads YAML 1.1, more strictly than YAML 1.2 in flow style: it refuses
+        # {clock: 09:00Z} and {q: Really?}. The pure-Python parser has the last word.
         if len(text) <= _RETRY_LIMIT:
             return _parse_with(python_events, text, limits)
-        parsed.error = Issue(error.line, error.column, error.message + _FLOW_COLON_HINT)
+        if error.message.startswith("found unexpected ':'"):
+            parsed.error = Issue(error.line, error.column, error.message + _FLOW_COLON_HINT)
     return parsed
-
-
-_FLOW_COLON: Final = "found unexpected ':'"
 
 
 def _parse_with(source: EventSource, text: str, limits: Limits) -> Parsed:
@@ -120,9 +120,10 @@ def _syntax_issue(error: MarkedYAMLError, text: str) -> Issue:
     mark = error.problem_mark or error.context_mark
     line, column = _on_a_real_line(text, *((mark.line, mark.column) if mark else (0, 0)))
     message = str(error.problem or error.context or "not valid YAML")
-    if error.context and error.context_mark is not None and error.problem:
-        message += f" ({error.context} that starts at line {error.context_mark.line + 1})"
-    return Issue(line, column, message)
+    context = error.context_mark
+    if error.context and context is not None and error.problem and context.line < line:
+        message += f" ({error.context} that starts at line {context.line + 1})"
+    return Issue(line, column, message, syntax=True)
 
 
 def _on_a_real_line(text: str, line: int, column: int) -> tuple[int, int]:
@@ -215,7 +216,7 @@ class _Builder:
                         assert document is not None
                         document.data = value
                     elif top.is_map:
-                        if top.key is not _DUPLICATE:
+                        if top.key.__class__ is not _DroppedKey:
                             top.container[top.key] = value
                         top.key = None
                     else:
@@ -291,7 +292,7 @@ class _Builder:
         document.issues.append(
             _issue(event, f"duplicate key {text!r} (first at line {first})", loc)
         )
-        return _DUPLICATE
+        return _DroppedKey(text)
 
     def _tagged_scalar(self, event: Any, top: _Frame | None) -> Any:
         if event.tag is None:
@@ -358,9 +359,8 @@ class _Builder:
             return ()
         if top.is_map:
             key, top.key = top.key, None
-            if key is _DUPLICATE or key is None:
-                # Read, then dropped: its marks live apart from the real keys' locs.
-                return (*top.loc, _DUPLICATE)
+            if key is None or key.__class__ is _DroppedKey:
+                return (*top.loc, key or "")  # read, then dropped
             top.container[key] = value
             return (*top.loc, key)
         loc = (*top.loc, len(top.container))
@@ -382,5 +382,17 @@ def _loc_here(top: _Frame | None) -> Loc:
     return (*top.loc, len(top.container))
 
 
-_DUPLICATE: Final = "\x00duplicate"
-"""Stands for the key of a duplicate entry, whose value is read and then dropped."""
+class _DroppedKey(str):
+    """The key of a duplicate entry, whose value is read and then dropped.
+
+    It reads as the key it repeats, but is equal only to itself: the positions and
+    written forms recorded under it never land on the real key's.
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)

@@ -37,6 +37,8 @@ class Issue:
     column: int
     message: str
     loc: Loc = ()
+    syntax: bool = field(default=False, compare=False)
+    """A syntax error (as opposed to a character the reader refused, or a limit)."""
 
     def problem(self, path: str, *, kind: str = "", name: str = "") -> Problem:
         """This issue as a Problem of file `path`, at the issue's own 1-based position."""

@@ -1,0 +1,1 @@
+"""Tests of the manifest loader: YAML reading, validation, files, hostile input, fuzzing."""
