@@ -37,7 +37,15 @@ from ruamel.yaml.events import (
     SequenceStartEvent,
 )
 
-from reconciler.manifests.documents import DEFAULT_LIMITS, Document, Issue, Limits, Loc, Parsed
+from reconciler.manifests.documents import (
+    DEFAULT_LIMITS,
+    Document,
+    Issue,
+    Limits,
+    Loc,
+    Parsed,
+    position_of,
+)
 from reconciler.manifests.scalars import MAP, NUMBER_START, SEQ, WORDS, number, short_tag, tagged
 
 # The C parser exists only when ruamel.yaml.clib is installed (a dependency of ours, but
@@ -139,11 +147,9 @@ def _reader_issue(error: YAMLError, text: str, in_bytes: bool) -> Issue:
     character = getattr(error, "character", None)
     if isinstance(position, int) and in_bytes:  # libyaml counts UTF-8 bytes
         position = len(text.encode("utf-8")[:position].decode("utf-8", errors="ignore"))
-    if isinstance(position, int) and 0 <= position <= len(text):
-        line = text.count("\n", 0, position)
-        column = position - (text.rfind("\n", 0, position) + 1)
-    else:
-        line = column = 0
+    if not (isinstance(position, int) and 0 <= position <= len(text)):
+        position = 0
+    line, column = position_of(text, position)
     if isinstance(character, int):
         return Issue(line, column, f"character U+{character:04X} is not allowed in YAML")
     return Issue(line, column, "not readable as YAML text")

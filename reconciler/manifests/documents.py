@@ -15,6 +15,11 @@ Loc = tuple[str | int, ...]
 """Where a value sits in a document: mapping keys and sequence indexes from the root."""
 
 
+def position_of(text: str, offset: int) -> tuple[int, int]:
+    """0-based line and column of a character offset, counting lines by `\\n` alone."""
+    return text.count("\n", 0, offset), offset - (text.rfind("\n", 0, offset) + 1)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Limits:
     """What the loader refuses to read. Generous for any clinic; small for an attacker."""

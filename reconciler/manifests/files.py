@@ -8,7 +8,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from reconciler.manifests.documents import Limits
+from reconciler.manifests.documents import Limits, position_of
 from reconciler.manifests.problems import Problem
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -43,15 +43,15 @@ def _walk(root: Path) -> Iterator[str]:
     """YAML files under `root` (project configs too), skipping hidden folders and files.
 
     Linked folders are followed, each real folder once, so a link loop ends."""
-    visited: set[str] = set()
+    visited = {os.path.realpath(root)}
     for folder, subfolders, names in os.walk(root, followlinks=True):
-        visited.add(os.path.realpath(folder))
-        subfolders[:] = sorted(
-            name
-            for name in subfolders
-            if not name.startswith(".")
-            and os.path.realpath(os.path.join(folder, name)) not in visited
-        )
+        kept = []
+        for name in sorted(subfolders):
+            real = os.path.realpath(os.path.join(folder, name))
+            if not name.startswith(".") and real not in visited:
+                visited.add(real)  # claimed now, so a second link to it is not walked
+                kept.append(name)
+        subfolders[:] = kept
         for name in sorted(names):
             if name.lower().endswith(YAML_SUFFIXES) and not name.startswith("."):
                 yield os.path.join(folder, name)
@@ -93,13 +93,11 @@ def read_text(path: str, limits: Limits) -> str | Problem:
 
     odd_break = _ODD_LINE_BREAK.search(text)
     if odd_break:
-        offset = odd_break.start()
-        line = text.count("\n", 0, offset) + 1
-        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        line, column = position_of(text, odd_break.start())
         return Problem(
             path,
-            line,
-            column,
+            line + 1,
+            column + 1,
             message=f"character U+{ord(odd_break.group()):04X} (a Unicode line break) is not"
             " allowed: editors and YAML parsers disagree on where its lines end; remove it",
         )
@@ -111,6 +109,6 @@ _ODD_LINE_BREAK = re.compile("[\u0085\u2028\u2029]")
 
 def _position(data: bytes, offset: int) -> tuple[int, int]:
     """1-based line and column (in characters) of a byte offset."""
-    start = data.rfind(b"\n", 0, offset) + 1
-    column = len(data[start:offset].decode("utf-8", errors="replace")) + 1
-    return data.count(b"\n", 0, offset) + 1, column
+    before = data[:offset].decode("utf-8", errors="replace")
+    line, column = position_of(before, len(before))
+    return line + 1, column + 1

@@ -6,8 +6,8 @@ loader maps their errors back to `file:line:col`.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from pydantic_core import PydanticCustomError
@@ -103,10 +103,6 @@ class SessionSpec(_Model):
         assert self.duration is not None
         return self.start_time + self.duration
 
-    @property
-    def length(self) -> timedelta:
-        return self.end - self.start_time
-
 
 class Session(_Model):
     """A Coviu session and its participants."""
@@ -141,18 +137,4 @@ KINDS: dict[str, type[Session] | type[SnapshotApproval]] = {
     "Session": Session,
     "SnapshotApproval": SnapshotApproval,
 }
-manifest_adapter: TypeAdapter[Session | SnapshotApproval] = TypeAdapter(Manifest)
 manifests_adapter: TypeAdapter[list[Session | SnapshotApproval]] = TypeAdapter(list[Manifest])
-
-
-def field_names(model: type[BaseModel]) -> list[str]:
-    """The names a document may use for `model`'s fields (aliases where they exist)."""
-    return [info.alias or name for name, info in model.model_fields.items()]
-
-
-def nested_model(model: type[BaseModel], key: str) -> Any:
-    """The annotation of field `key` (by name or alias) of `model`, or None."""
-    for name, info in model.model_fields.items():
-        if key in (name, info.alias):
-            return info.annotation
-    return None

@@ -71,7 +71,7 @@ def test_a_valid_session_is_read_with_every_value(repo: Path) -> None:
     assert spec.picture == "https://example.org/room.png"
     assert spec.duration is None
     assert spec.end == datetime(2026, 12, 1, 9, 30, tzinfo=AEDT)
-    assert spec.length == timedelta(minutes=30)
+    assert spec.end - spec.start_time == timedelta(minutes=30)
     host, guest = spec.participants
     assert (host.name, host.display_name, host.role) == ("dr-who", "Dr. Who", "host")
     assert (host.picture, host.state) == ("https://example.org/who.png", "drwho1234")

@@ -1,0 +1,26 @@
+"""The benchmark scripts still run and print their figures (their timings are never asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent / "benchmarks"
+
+
+def test_bench_load_loads_every_generated_session_and_prints_its_json_line() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_load.py"), "--sessions", "90", "--runs", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (figures["benchmark"], figures["sessions"], figures["runs"]) == ("load", 90, 1)
+    assert figures["files"] == 3  # 40 sessions a file
+    assert figures["load_s"] > 0
+    assert figures["baseline_s"] > 0
