@@ -6,10 +6,12 @@ errors (an unknown option, a port out of range) exit 2, as the README documents.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,7 @@ from reconciler.emulator.demo import run_demo
 from reconciler.emulator.embedded import DEFAULT_DB, move_clock
 from reconciler.emulator.server import banner, bind, bound_port, serve
 from reconciler.emulator.times import TimeFormatError, format_iso, parse_time
+from reconciler.errors import ReconcilerError
 
 if TYPE_CHECKING:
     from reconciler.manifests import ManifestSet, Problem
@@ -38,8 +41,82 @@ def _fail(message: str) -> None:
 
 @click.group()
 @click.version_option(__version__, prog_name="reconciler")
-def main() -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log each API call (method, path, status, latency, retries) to stderr; -vv for more."
+    " Join links, participant ids and credentials are never logged.",
+)
+def main(verbose: int) -> None:
     """Plan and apply a clinic's video-consultation schedule, kept as YAML in git."""
+    if verbose:
+        _log_to_stderr(logging.INFO if verbose == 1 else logging.DEBUG)
+
+
+def _log_to_stderr(level: int) -> None:
+    # Only the project's own loggers: httpx's would print every URL in full.
+    logger = logging.getLogger("reconciler")
+    for old in [h for h in logger.handlers if h.get_name() == "reconciler-cli"]:
+        logger.removeHandler(old)  # a second run in one process (tests) replaces the first
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name("reconciler-cli")
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+def _show_problems(problems: Sequence[Problem]) -> None:
+    from reconciler.render import validation
+
+    for line in validation.text(None, problems):
+        click.echo(line, err=True)
+    sys.exit(1)
+
+
+_URL_OPTIONS = (
+    click.option(
+        "--coviu-url", metavar="URL", help="Coviu base URL, including /v1 [env: COVIU_API_URL]."
+    ),
+    click.option("--auvious-url", metavar="URL", help="Auvious base URL [env: AUVIOUS_API_URL]."),
+)
+
+
+def _url_options(command: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_URL_OPTIONS):
+        command = option(command)
+    return command
+
+
+@main.command("ping")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@_url_options
+def ping_command(paths: tuple[Path, ...], coviu_url: str | None, auvious_url: str | None) -> None:
+    """Check that both APIs answer and accept the credentials (PATH finds reconciler.yaml).
+
+    Prints each target, its round trip and its clock; exits 1 if either fails.
+    """
+    from reconciler import engine
+    from reconciler.clients import Urls
+    from reconciler.manifests import ManifestError
+    from reconciler.render import ping
+
+    try:
+        targets = engine.targets_for(
+            paths, flags=Urls(coviu=coviu_url, auvious=auvious_url), environ=os.environ
+        )
+        result = engine.ping(targets)
+    except ManifestError as error:
+        _show_problems(error.problems)
+        return
+    except ReconcilerError as error:
+        _fail(str(error))
+        return
+    for line in ping.text(targets, result.probes, (), local_time=result.local_time):
+        click.echo(line)
+    for line in ping.text(targets, (), result.failures, local_time=result.local_time):
+        click.echo(line, err=True)
+    sys.exit(1 if result.failures else 0)
 
 
 @main.command("validate")

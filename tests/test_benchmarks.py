@@ -24,3 +24,22 @@ def test_bench_load_loads_every_generated_session_and_prints_its_json_line() -> 
     assert figures["files"] == 3  # 40 sessions a file
     assert figures["load_s"] > 0
     assert figures["baseline_s"] > 0
+
+
+def test_bench_clients_lists_every_session_in_every_case_and_counts_retried_requests() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_clients.py"), "--sessions", "450", "--runs", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr  # it exits non-zero if a listing missed one
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (figures["benchmark"], figures["sessions"]) == ("clients", 450)
+    requests = figures["requests"]
+    assert requests["raw_walk"] == 4  # a token and three pages
+    assert requests["client_sequential"] == 4
+    # Page 0 alone, then pages 1 and 2 together: the last one says there is no more.
+    assert requests["client_parallel4"] == 4
+    assert requests["client_faults_sequential"] > requests["client_sequential"]

@@ -6,7 +6,7 @@ returns a `ManifestSet` or raises `ManifestError` carrying every problem found.
 
 from reconciler.manifests.config import ProjectConfig
 from reconciler.manifests.documents import Limits
-from reconciler.manifests.loader import LoadedManifest, ManifestSet, Source, load
+from reconciler.manifests.loader import LoadedManifest, ManifestSet, Source, load, load_config
 from reconciler.manifests.models import (
     API_VERSION,
     Manifest,
@@ -36,4 +36,5 @@ __all__ = [
     "SnapshotApprovalSpec",
     "Source",
     "load",
+    "load_config",
 ]

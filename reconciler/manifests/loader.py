@@ -82,6 +82,16 @@ def load(paths: Sequence[Path] = (), *, limits: Limits = DEFAULT_LIMITS) -> Mani
         return _load(paths, limits)
 
 
+def load_config(first: Path = Path("."), *, limits: Limits = DEFAULT_LIMITS) -> ProjectConfig:
+    """The project config that applies to a tree whose first PATH is `first` (defaults
+    when there is none); raises ManifestError if it has problems."""
+    problems: list[Problem] = []
+    config, _ = _load_configs(first, [], limits, problems)
+    if problems:
+        raise ManifestError(problems)
+    return config
+
+
 @contextmanager
 def _cycle_collector_paused() -> Iterator[None]:
     """Loading makes millions of small objects and no reference cycles: the cycle collector
