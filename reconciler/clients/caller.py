@@ -127,7 +127,9 @@ class Caller:
             retryable = classify_status(status)
             if retryable is not None and self._may_retry(call, retryable):
                 wait = self._retry_wait(response, tries)
-                if wait is not None and tries < self._policy.attempts:
+                if wait is None:
+                    raise self._too_long(call, response, tries)
+                if tries < self._policy.attempts:
                     await self._wait(call, str(status), tries, wait)
                     continue
             refusal = self._refused(call, response, tries, renewed, secrets)
@@ -190,6 +192,16 @@ class Caller:
         if response.status_code == 429:
             self._limiter.hold_off(asked)
         return max(backoff, asked)
+
+    def _too_long(self, call: Call, response: httpx.Response, tries: int) -> ApiError:
+        return ApiUnavailableError(
+            self._info(call),
+            f"{response.status_code}: the service asked to wait {retry_after(response):.0f} s"
+            f" before trying again, more than the {self._policy.max_retry_after:.0f} s this"
+            " run will wait; try again later",
+            status=response.status_code,
+            attempts=tries,
+        )
 
     async def _wait(self, call: Call, outcome: str, tries: int, wait: float | None) -> None:
         seconds = self._policy.backoff(tries) if wait is None else wait

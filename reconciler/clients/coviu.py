@@ -73,6 +73,12 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
+def _session_read(path: str, deleted_participants: bool) -> Call:
+    """A read of a session or its participants: a 401 without a challenge means cancelled."""
+    params = {"deleted_participants": _flag(deleted_participants)}
+    return Call("GET", path, path, params=params, session_scoped=True)
+
+
 def _segment(value: str) -> str:
     return quote(value, safe="")
 
@@ -119,11 +125,20 @@ class CoviuClient:
                     f"still more sessions after {MAX_PAGES} pages",
                 )
             batch = range(first, min(first + width, MAX_PAGES))
-            for page in await asyncio.gather(*(self._page(n, params) for n in batch)):
+            for page in await self._pages(batch, params):
                 pages.append(page)
                 if not page.more:
                     break
         return _unique(pages)
+
+    async def _pages(self, numbers: range, params: dict[str, str]) -> list[SessionPage]:
+        """Fetch pages concurrently; if one fails, the others are cancelled, not orphaned."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self._page(n, params)) for n in numbers]
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0]  # noqa: B904 - it keeps its own cause
+        return [task.result() for task in tasks]
 
     async def _page(self, number: int, params: dict[str, str]) -> SessionPage:
         query = {**params, "page": str(number), "page_size": str(PAGE_SIZE)}
@@ -141,14 +156,7 @@ class CoviuClient:
         self, session_id: str, *, deleted_participants: bool = False
     ) -> LiveSession:
         """One session; a cancelled one raises SessionCanceledError."""
-        path = f"/sessions/{_segment(session_id)}"
-        call = Call(
-            "GET",
-            path,
-            path,
-            params={"deleted_participants": _flag(deleted_participants)},
-            session_scoped=True,
-        )
+        call = _session_read(f"/sessions/{_segment(session_id)}", deleted_participants)
         response = await self._caller.send(call, tokens=self.tokens)
         return self._caller.parse(call, response, LiveSession)
 
@@ -211,13 +219,7 @@ class CoviuClient:
     ) -> list[LiveParticipant]:
         """A session's participants (removed ones too, if asked)."""
         path = f"/sessions/{_segment(session_id)}/participants"
-        call = Call(
-            "GET",
-            path,
-            path,
-            params={"deleted_participants": _flag(deleted_participants)},
-            session_scoped=True,
-        )
+        call = _session_read(path, deleted_participants)
         response = await self._caller.send(call, tokens=self.tokens)
         return self._caller.parse_list(call, response, LiveParticipant)
 
