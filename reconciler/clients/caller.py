@@ -366,12 +366,17 @@ def _server_message(response: httpx.Response) -> str:
 
 
 def _problems(error: ValidationError) -> str:
-    # Field paths and pydantic's wording only: the input values may be secrets.
+    # Field paths and pydantic's wording only: the input values may be secrets, and a
+    # validator's own message (a value_error) may quote its input.
     parts = [
-        f"{'.'.join(str(p) for p in item['loc']) or 'body'}: {item['msg']}"
+        f"{'.'.join(str(p) for p in item['loc']) or 'body'}: "
+        + ("invalid value" if item["type"] in _QUOTING_ERRORS else item["msg"])
         for item in error.errors(include_input=False, include_url=False)[:3]
     ]
     return "; ".join(parts)
+
+
+_QUOTING_ERRORS = frozenset({"value_error", "assertion_error"})
 
 
 def _tries(count: int) -> str:

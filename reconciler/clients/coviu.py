@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from pydantic import SecretStr
@@ -34,6 +34,7 @@ from reconciler.clients.models import (
 from reconciler.clients.times import format_api_time
 
 PAGE_SIZE = 200
+SECOND = timedelta(seconds=1)
 MAX_PAGES = 10_000  # 2 million sessions: beyond this a `more: true` is a broken server
 
 
@@ -71,6 +72,11 @@ class ParticipantLookup:
 
 def _flag(value: bool) -> str:
     return "true" if value else "false"
+
+
+def _same_second(answered: datetime, sent: datetime) -> bool:
+    # Exact, or the sent time cut to whole seconds as Coviu answers it; never a neighbour.
+    return answered in (sent, sent.replace(microsecond=0))
 
 
 def _session_read(path: str, deleted_participants: bool) -> Call:
@@ -175,16 +181,19 @@ class CoviuClient:
     async def find_sessions(self, draft: SessionDraft) -> list[LiveSession]:
         """Live sessions that look like `draft` (same name, start and end): where a create
         whose answer was lost would be."""
+        # Coviu answers whole seconds: a draft's 09:00:00.500 comes back as 09:00:00.
         found = await self.list_sessions(
             SessionFilter(
-                starting_from=draft.start_time, ending_by=draft.end_time, include_canceled=True
+                starting_from=draft.start_time - SECOND,
+                ending_by=draft.end_time + SECOND,
+                include_canceled=True,
             )
         )
         return [
             session
             for session in found
-            if session.start_time == draft.start_time
-            and session.end_time == draft.end_time
+            if _same_second(session.start_time, draft.start_time)
+            and _same_second(session.end_time, draft.end_time)
             and session.session_name == draft.session_name
         ]
 

@@ -21,15 +21,24 @@ from pydantic import (
     PlainSerializer,
     SecretStr,
 )
+from pydantic_core import PydanticCustomError
 
-from reconciler.clients.times import format_api_time, parse_api_time
+from reconciler.clients.times import ApiTimeError, format_api_time, parse_api_time
 
 Role = Literal["host", "guest"]
 SnapshotState = Literal["UPLOADED", "APPROVED", "DISCARDED"]
 
 
 def _time(value: Any) -> Any:
-    return parse_api_time(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    try:
+        return parse_api_time(value)
+    except ApiTimeError:
+        # Without the text: a malformed answer may hold anything there, even a secret.
+        raise PydanticCustomError(
+            "api_time", "not an RFC 1123 or ISO 8601 time with a UTC offset"
+        ) from None
 
 
 def _utc(value: datetime) -> datetime:

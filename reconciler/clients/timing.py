@@ -44,6 +44,11 @@ class ManualTimer:
         return Timer(monotonic=self.monotonic, sleep=self.sleep)
 
 
+# Waits shorter than this count as none: a float clock at a large value does not move
+# by 1e-15, and waiting for it to would never end.
+_CLOSE_ENOUGH = 1e-6
+
+
 @dataclass(frozen=True)
 class RateLimit:
     """At most `per_second` calls a second on average, `burst` at once, `in_flight` open."""
@@ -89,14 +94,14 @@ class RateLimiter:
         async with self._lock:
             while True:
                 now = self._timer.monotonic()
-                if now < self._not_before:
-                    await self._timer.sleep(self._not_before - now)
-                    continue
-                self._refill(now)
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                await self._timer.sleep((1 - self._tokens) / self.limit.per_second)
+                wait = self._not_before - now
+                if wait <= _CLOSE_ENOUGH:
+                    self._refill(now)
+                    wait = (1 - self._tokens) / self.limit.per_second
+                    if wait <= _CLOSE_ENOUGH:
+                        self._tokens -= 1
+                        return
+                await self._timer.sleep(wait)
 
     def _refill(self, now: float) -> None:
         elapsed = max(now - self._stamp, 0.0)
