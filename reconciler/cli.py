@@ -45,13 +45,13 @@ def _fail(message: str) -> None:
     "-v",
     "--verbose",
     count=True,
-    help="Log each API call (method, path, status, latency, retries) to stderr; -vv for more."
+    help="Log each API call (method, path, status, latency, retries) to stderr."
     " Join links, participant ids and credentials are never logged.",
 )
 def main(verbose: int) -> None:
     """Plan and apply a clinic's video-consultation schedule, kept as YAML in git."""
     if verbose:
-        _log_to_stderr(logging.INFO if verbose == 1 else logging.DEBUG)
+        _log_to_stderr(logging.INFO)
 
 
 def _log_to_stderr(level: int) -> None:
@@ -89,9 +89,9 @@ def _url_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 @main.command("ping")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("path", required=False, type=click.Path(path_type=Path))
 @_url_options
-def ping_command(paths: tuple[Path, ...], coviu_url: str | None, auvious_url: str | None) -> None:
+def ping_command(path: Path | None, coviu_url: str | None, auvious_url: str | None) -> None:
     """Check that both APIs answer and accept the credentials (PATH finds reconciler.yaml).
 
     Prints each target, its round trip and its clock; exits 1 if either fails.
@@ -103,7 +103,9 @@ def ping_command(paths: tuple[Path, ...], coviu_url: str | None, auvious_url: st
 
     try:
         targets = engine.targets_for(
-            paths, flags=Urls(coviu=coviu_url, auvious=auvious_url), environ=os.environ
+            [path] if path else [],
+            flags=Urls(coviu=coviu_url, auvious=auvious_url),
+            environ=os.environ,
         )
         result = engine.ping(targets)
     except ManifestError as error:
@@ -112,9 +114,9 @@ def ping_command(paths: tuple[Path, ...], coviu_url: str | None, auvious_url: st
     except ReconcilerError as error:
         _fail(str(error))
         return
-    for line in ping.text(targets, result.probes, (), local_time=result.local_time):
+    for line in ping.answered(targets, result.probes, local_time=result.local_time):
         click.echo(line)
-    for line in ping.text(targets, (), result.failures, local_time=result.local_time):
+    for line in ping.failed(targets, result.failures):
         click.echo(line, err=True)
     sys.exit(1 if result.failures else 0)
 

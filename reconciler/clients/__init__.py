@@ -43,7 +43,16 @@ from reconciler.clients.timing import ManualTimer, RateLimit, Timer
 
 # httpx logs every request's full URL at INFO, and a participant's URL is its join link:
 # whoever turns logging up (the CLI's -v, or an embedding program) must not leak it.
-for _name in ("httpx", "httpcore", "reconciler.clients"):
+# A logger's filters do not apply to its children's records, so each is named.
+for _name in (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "reconciler.clients",
+):
     guard_logger(_name)
 
 __all__ = [

@@ -70,6 +70,10 @@ class Call:
     lookup: Any = None
     secrets: tuple[str, ...] = ()
 
+    def __repr__(self) -> str:
+        # Not the dataclass repr: path, form, headers and secrets may hold credentials.
+        return f"Call({self.method} {self.shown})"
+
 
 class Caller:
     """Sends calls to one service through a shared httpx client, limiter and policy."""
@@ -105,12 +109,12 @@ class Caller:
             secrets = call.secrets + (tokens.secrets() if tokens is not None else ())
             try:
                 response = await self._try(call, token)
-            except httpx.TransportError as error:
+            except httpx.RequestError as error:
                 failure = classify_exception(error)
                 if not self._may_retry(call, failure) or tries >= self._policy.attempts:
                     raise self._lost(call, error, failure, tries, secrets) from error
                 lost = lost or failure is Failure.UNKNOWN
-                await self._wait(call, f"{type(error).__name__}", tries, None)
+                await self._wait(call, type(error).__name__, tries, self._policy.backoff(tries))
                 continue
             status = response.status_code
             if status < 300:
@@ -126,9 +130,7 @@ class Caller:
                 continue
             retryable = classify_status(status)
             if retryable is not None and self._may_retry(call, retryable):
-                wait = self._retry_wait(response, tries)
-                if wait is None:
-                    raise self._too_long(call, response, tries)
+                wait = self._retry_wait(call, response, tries)
                 if tries < self._policy.attempts:
                     await self._wait(call, str(status), tries, wait)
                     continue
@@ -153,10 +155,9 @@ class Caller:
                     headers=headers,
                     timeout=self._timeout,
                 )
-            except httpx.TransportError as error:
+            except httpx.RequestError as error:
                 self._log(call, type(error).__name__, started)
                 raise
-            await response.aread()
         self._log(call, str(response.status_code), started)
         self._note_date(response)
         return response
@@ -181,30 +182,30 @@ class Caller:
     def _may_retry(self, call: Call, failure: Failure) -> bool:
         return call.idempotent or failure is not Failure.UNKNOWN
 
-    def _retry_wait(self, response: httpx.Response, tries: int) -> float | None:
-        """The wait before the next try, or None when the service asks for too long."""
+    def _retry_wait(self, call: Call, response: httpx.Response, tries: int) -> float:
+        """The wait before the next try: the backoff, or longer if the service asked.
+
+        A 429 holds off every call to the service; a wait beyond `max_retry_after` is
+        not waited for but raised, so a run does not stall.
+        """
         backoff = self._policy.backoff(tries)
         asked = retry_after(response)
         if asked is None:
             return backoff
         if asked > self._policy.max_retry_after:
-            return None
+            raise ApiUnavailableError(
+                self._info(call),
+                f"{response.status_code}: the service asked to wait {asked:.0f} s before"
+                f" trying again, more than the {self._policy.max_retry_after:.0f} s this run"
+                " will wait; try again later",
+                status=response.status_code,
+                attempts=tries,
+            )
         if response.status_code == 429:
             self._limiter.hold_off(asked)
         return max(backoff, asked)
 
-    def _too_long(self, call: Call, response: httpx.Response, tries: int) -> ApiError:
-        return ApiUnavailableError(
-            self._info(call),
-            f"{response.status_code}: the service asked to wait {retry_after(response):.0f} s"
-            f" before trying again, more than the {self._policy.max_retry_after:.0f} s this"
-            " run will wait; try again later",
-            status=response.status_code,
-            attempts=tries,
-        )
-
-    async def _wait(self, call: Call, outcome: str, tries: int, wait: float | None) -> None:
-        seconds = self._policy.backoff(tries) if wait is None else wait
+    async def _wait(self, call: Call, outcome: str, tries: int, seconds: float) -> None:
         log.warning(
             "%s %s %s: %s; try %d of %d in %.1f s",
             self.service,
@@ -227,7 +228,7 @@ class Caller:
     def _lost(
         self,
         call: Call,
-        error: httpx.TransportError,
+        error: httpx.RequestError,
         failure: Failure,
         tries: int,
         secrets: tuple[str, ...],

@@ -7,7 +7,7 @@ A participant id is its join link (DESIGN.md §9): paths that carry one are show
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -207,11 +207,15 @@ class CoviuClient:
     async def cancel_session(self, session_id: str) -> None:
         """Cancel a session that has not started. Irreversible."""
         path = f"/sessions/{_segment(session_id)}"
+        await self._cancel(Call("DELETE", path, path), lambda: self._is_canceled(session_id))
+
+    async def _cancel(self, call: Call, done: Callable[[], Awaitable[bool]]) -> None:
+        """Send a cancel; a retry refused because the lost first try already did it is
+        success, once `done` confirms it."""
         try:
-            await self._caller.send(Call("DELETE", path, path), tokens=self.tokens)
+            await self._caller.send(call, tokens=self.tokens)
         except RequestRejectedError as error:
-            # A retry refused because the lost first try already cancelled it is success.
-            if not (error.after_lost_answer and await self._is_canceled(session_id)):
+            if not (error.after_lost_answer and await done()):
                 raise
 
     async def _is_canceled(self, session_id: str) -> bool:
@@ -274,14 +278,11 @@ class CoviuClient:
 
     async def cancel_participant(self, participant_id: SecretStr) -> None:
         """Remove a participant; their link stops working. Irreversible."""
-        call = self._participant_call("DELETE", participant_id)
-        try:
-            await self._caller.send(call, tokens=self.tokens)
-        except RequestRejectedError as error:
-            if not (
-                error.after_lost_answer and (await self.get_participant(participant_id)).removed
-            ):
-                raise
+
+        async def removed() -> bool:
+            return (await self.get_participant(participant_id)).removed
+
+        await self._cancel(self._participant_call("DELETE", participant_id), removed)
 
     def _participant_call(
         self, method: str, participant_id: SecretStr, *, json: object = None

@@ -32,8 +32,9 @@ class Failure(enum.Enum):
     UNKNOWN = "the request may have been handled"
 
 
-def classify_exception(error: httpx.TransportError) -> Failure:
-    """Whether a transport failure happened before the request could reach the service."""
+def classify_exception(error: httpx.RequestError) -> Failure:
+    """Whether a failed request happened before it could reach the service (a garbled
+    answer, `DecodingError`, is one the service did send)."""
     if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return Failure.NOT_SENT
     return Failure.UNKNOWN
@@ -73,9 +74,6 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.base_delay * 2.0 ** (tries - 1))
         jitter: float = self.rng.uniform(0, ceiling / 2)
         return ceiling / 2 + jitter
-
-
-NO_RETRIES = RetryPolicy(attempts=1)
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -22,7 +22,7 @@ import httpx
 from reconciler import __version__
 from reconciler.clients.auth import Credentials
 from reconciler.clients.auvious import AuviousClient
-from reconciler.clients.caller import Caller
+from reconciler.clients.caller import DEFAULT_TIMEOUT, Caller
 from reconciler.clients.coviu import CoviuClient
 from reconciler.clients.retry import RetryPolicy
 from reconciler.clients.timing import RateLimit, RateLimiter, Timer
@@ -117,13 +117,17 @@ def _refuse_stray_credentials(environ: Mapping[str, str]) -> None:
 
 
 def _checked_url(url: str, service: str) -> str:
+    # Never echo the URL: a mistyped one may still carry a password.
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TargetError(f"the {service} URL must be http(s)://host/…, not {url[:80]!r}")
-    if parts.username or parts.password:
+    if "@" in parts.netloc:
         raise TargetError(
             f"the {service} URL must not carry a user name or password: credentials come"
             " from the environment"
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TargetError(
+            f"the {service} URL must be http(s)://host/…"
+            f" (it starts {parts.scheme + '://' if parts.scheme else 'with no scheme'})"
         )
     return url.rstrip("/")
 
@@ -141,7 +145,7 @@ class Tuning:
 
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     rate_limit: RateLimit = field(default_factory=RateLimit)
-    timeout: httpx.Timeout = field(default_factory=lambda: httpx.Timeout(30.0, connect=10.0))
+    timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
     page_parallelism: int = 4
 
 

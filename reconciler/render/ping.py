@@ -8,26 +8,26 @@ from datetime import datetime
 from reconciler.clients import ApiError, Probe, Targets
 
 
-def text(
-    targets: Targets,
-    probes: Sequence[Probe],
-    failures: Sequence[ApiError],
-    *,
-    local_time: datetime,
-) -> list[str]:
-    """One line per service, then the failures."""
+def answered(targets: Targets, probes: Sequence[Probe], *, local_time: datetime) -> list[str]:
+    """One line per service that answered: where it is, how fast, and its clock."""
     where = targets.describe()
-    lines = []
-    for probe in probes:
-        lines.append(
-            f"{probe.service}: ok  {where[probe.service]}"
-            f"  {probe.round_trip_seconds * 1000:.0f} ms,"
-            f" {probe.requests} request{'' if probe.requests == 1 else 's'},"
-            f" {_clock(probe.server_time, local_time, emulated=targets.embedded_db is not None)}"
-        )
-    for failure in failures:
-        lines.append(f"{failure.call.service}: FAILED  {where[failure.call.service]}  {failure}")
-    return lines
+    emulated = targets.embedded_db is not None
+    return [
+        f"{probe.service}: ok  {where[probe.service]}"
+        f"  {probe.round_trip_seconds * 1000:.0f} ms,"
+        f" {probe.requests} request{'' if probe.requests == 1 else 's'},"
+        f" {_clock(probe.server_time, local_time, emulated=emulated)}"
+        for probe in probes
+    ]
+
+
+def failed(targets: Targets, failures: Sequence[ApiError]) -> list[str]:
+    """One line per service that did not answer, with why."""
+    where = targets.describe()
+    return [
+        f"{failure.call.service}: FAILED  {where[failure.call.service]}  {failure}"
+        for failure in failures
+    ]
 
 
 def _clock(server: datetime | None, local: datetime, *, emulated: bool) -> str:

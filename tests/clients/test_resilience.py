@@ -788,3 +788,105 @@ async def test_no_secret_reaches_a_log_line_or_an_error_message(
     assert "try 2 of 5" in log
     assert "token refused; renewing it once" in log
     assert any(r.name == "httpx" and "/participants/***" in r.getMessage() for r in caplog.records)
+
+
+# Timeouts
+
+
+async def test_every_request_carries_the_connect_and_read_timeouts(
+    wire: Wire, wired: Clients
+) -> None:
+    seen: list[tuple[str, dict[str, float]]] = []
+
+    def record(request: httpx.Request) -> None:
+        seen.append((request.url.path, request.extensions.get("timeout", {})))
+
+    wire.forgers.append(record)
+    session = await wired.coviu.create_session(draft(5))
+    await wired.coviu.get_session(session.session_id)
+    await wired.auvious.list_snapshots("conv-timeouts")
+
+    # Token requests too: a hung token endpoint must not hang the run.
+    assert {path for path, _ in seen} >= {"/v1/auth/token", "/security/oauth/token"}
+    for path, timeout in seen:
+        assert timeout == {"connect": 10.0, "read": 30.0, "write": 30.0, "pool": 30.0}, path
+
+
+def time_out_once(method: str, path: str) -> Forge:
+    def answer() -> httpx.Response:
+        raise httpx.ReadTimeout("timed out waiting for the answer")
+
+    return once(method, path, answer)
+
+
+async def test_a_read_timeout_on_a_get_is_retried_and_succeeds(
+    wire: Wire, wired: Clients, timer: ManualTimer
+) -> None:
+    session = await wired.coviu.create_session(draft(6))
+    path = f"/v1/sessions/{session.session_id}"
+    wire.forgers.append(time_out_once("GET", path))
+
+    assert (await wired.coviu.get_session(session.session_id)).session_id == session.session_id
+    assert [e.status for e in wire.sent("GET", path)] == [None, 200]
+    assert len(timer.slept) == 1
+
+
+async def test_a_read_timeout_on_a_create_raises_outcome_unknown_and_is_not_resent(
+    wire: Wire, wired: Clients, timer: ManualTimer
+) -> None:
+    await wired.coviu.list_sessions()  # the token first, so only the create is timed out
+    wire.forgers.append(time_out_once("POST", "/v1/sessions"))
+    wanted = draft(7)
+    with pytest.raises(OutcomeUnknownError) as caught:
+        await wired.coviu.create_session(wanted)
+
+    assert len(wire.sent("POST", "/v1/sessions")) == 1
+    assert "ReadTimeout" in str(caught.value)
+    assert caught.value.lookup == wanted
+    assert timer.slept == []
+
+
+async def test_a_503_with_retry_after_waits_as_long_as_asked(
+    wire: Wire, wired: Clients, timer: ManualTimer
+) -> None:
+    await wired.coviu.list_sessions()
+    unavailable = error_answer(503, "down for maintenance", **{"Retry-After": "9"})
+    wire.forgers.append(once("GET", "/v1/sessions", unavailable))
+    await wired.coviu.list_sessions()
+
+    assert [e.status for e in wire.sent("GET", "/v1/sessions")][-2:] == [503, 200]
+    assert timer.slept == [9.0]  # longer than any backoff of a first retry (at most 0.5 s)
+
+
+async def test_a_garbled_answer_to_a_get_is_retried_and_to_a_create_is_outcome_unknown(
+    wire: Wire, wired: Clients, timer: ManualTimer
+) -> None:
+    def garbled() -> httpx.Response:
+        # Says gzip, is not: httpx raises DecodingError reading it.
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=b"not gzip")
+
+    await wired.coviu.list_sessions()
+    wire.forgers.append(once("GET", "/v1/sessions", garbled))
+    assert await wired.coviu.list_sessions() == []
+    assert len(timer.slept) == 1
+
+    wire.forgers.append(once("POST", "/v1/sessions", garbled))
+    with pytest.raises(OutcomeUnknownError) as caught:
+        await wired.coviu.create_session(draft(8))
+    assert "DecodingError" in str(caught.value)
+    assert len(wire.sent("POST", "/v1/sessions")) == 1
+
+
+async def test_listing_widens_its_batches_so_a_short_list_fetches_no_page_twice(
+    wire: Wire, timer: ManualTimer, tuning: Tuning
+) -> None:
+    # Pages are fetched 1, then 2 at once, then up to page_parallelism: 3 pages, 3 fetches.
+    async with wired_clients(wire, timer, replace(tuning, page_parallelism=4)) as clients:
+        await create_many(clients, 450)
+        before = len(wire.sent("GET", "/v1/sessions"))
+        listed = await clients.coviu.list_sessions()
+
+    pages = [e.page for e in wire.sent("GET", "/v1/sessions")[before:]]
+    assert len(listed) == 450
+    assert sorted(pages) == [0, 1, 2]
+    assert pages[0] == 0  # the first page alone, before the batch
