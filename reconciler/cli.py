@@ -186,6 +186,193 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 @main.group()
+def state() -> None:
+    """Look into and repair the inventory: which live session each manifest owns.
+
+    PATH (default: .) only finds reconciler.yaml, which may name the inventory; --state
+    and RECONCILER_STATE override it. The default is .reconciler/state.db.
+    """
+
+
+def _state_location(command: Callable[..., None]) -> Callable[..., None]:
+    command = click.option(
+        "--state",
+        "state_file",
+        metavar="FILE",
+        help="The inventory file [env: RECONCILER_STATE; else reconciler.yaml `state`;"
+        " else .reconciler/state.db].",
+    )(command)
+    return click.argument(
+        "path", required=False, default=Path("."), type=click.Path(path_type=Path)
+    )(command)
+
+
+def _reporting_state_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """Report the inventory's and reconciler.yaml's errors as `error: …`, exit 1."""
+
+    def run(**options: object) -> None:
+        from reconciler.manifests import ManifestError
+
+        try:
+            command(**options)
+        except ManifestError as error:
+            for problem in error.problems:
+                click.echo(f"error: {problem.render()}", err=True)
+            sys.exit(1)
+        except ReconcilerError as error:
+            _fail(str(error))
+
+    run.__doc__ = command.__doc__
+    return run
+
+
+def _inventory_path(path: Path, state_file: str | None) -> Path:
+    from reconciler import engine
+
+    return engine.state_path([path], flag=state_file, environ=os.environ)
+
+
+_STATE_YES = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+
+
+@state.command("list")
+@_state_location
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: {version, path, exists, serial, lineage, lock: {holder, pid, host,"
+    " acquired_at} or null, sessions: [{key, session_id, start_time, end_time, canceled,"
+    " status, participants}]}, keys in this order; participants is a count.",
+)
+@_reporting_state_errors
+def state_list_command(path: Path, state_file: str | None, output_format: str) -> None:
+    """List the recorded sessions, with the inventory's serial and lock.
+
+    One row per session: key, live session id, recorded start and end (UTC), status and
+    participant count. STATUS is canceled, applied (last written by apply) or adopted (by
+    import). Whether a session has started or finished depends on the API's clock:
+    `reconciler plan` says.
+    """
+    from reconciler.inventory import Inventory
+    from reconciler.render import state as views
+
+    location = _inventory_path(path, state_file)
+    with Inventory.open(location) as inventory:
+        exists, serial, lineage = inventory.exists, inventory.serial, inventory.lineage
+        records, lock = inventory.sessions(), inventory.lock_info()
+    if output_format == "json":
+        click.echo(
+            views.listing_json(
+                location, exists=exists, serial=serial, lineage=lineage, records=records, lock=lock
+            )
+        )
+        return
+    if not exists:
+        lines = views.missing(location)
+    else:
+        lines = views.listing(location, serial=serial, lineage=lineage, records=records, lock=lock)
+    for line in lines:
+        click.echo(line)
+
+
+@state.command("show")
+@click.argument("key")
+@_state_location
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: {version, key, session_id, start_time, end_time, canceled, status,"
+    " participants: [{name, id_hash_prefix}], applied: the last-applied spec or null},"
+    " keys in this order.",
+)
+@_reporting_state_errors
+def state_show_command(key: str, path: Path, state_file: str | None, output_format: str) -> None:
+    """Show what the inventory records for KEY (NAME or Session/NAME).
+
+    Participants appear by name and the first 12 hex characters of their id's keyed hash;
+    participant ids and entry links are never stored.
+    """
+    from reconciler.inventory import Inventory, session_key
+    from reconciler.render import state as views
+
+    location = _inventory_path(path, state_file)
+    name = session_key(key)
+    with Inventory.open(location) as inventory:
+        record, exists = inventory.session(name), inventory.exists
+    if record is None:
+        _fail(views.not_recorded(location, name, exists=exists))
+        return
+    if output_format == "json":
+        click.echo(views.detail_json(record))
+        return
+    for line in views.detail(record):
+        click.echo(line)
+
+
+@state.command("forget")
+@click.argument("key")
+@_state_location
+@_STATE_YES
+@_reporting_state_errors
+def state_forget_command(key: str, path: Path, state_file: str | None, yes: bool) -> None:
+    """Remove the record of KEY (NAME or Session/NAME) from the inventory.
+
+    The live session is left as it is: nothing is cancelled. If its manifest is still
+    there, the next plan proposes creating the session again. Refused while an apply
+    holds the lock.
+    """
+    from datetime import UTC, datetime
+
+    from reconciler.inventory import Inventory, session_key
+    from reconciler.render import state as views
+
+    location = _inventory_path(path, state_file)
+    name = session_key(key)
+    with Inventory.open(location) as inventory:
+        record = inventory.session(name)
+        if record is None:
+            _fail(views.not_recorded(location, name, exists=inventory.exists))
+            return
+        if not yes:
+            click.confirm(views.forget_prompt(record), abort=True)
+        with inventory.writing(now=datetime.now(UTC), if_unlocked=True) as batch:
+            forgot = batch.forget(name)
+    if not forgot:
+        _fail(views.not_recorded(location, name, exists=True))
+        return
+    for line in views.forgotten(location, record):
+        click.echo(line)
+
+
+@state.command("unlock")
+@_state_location
+@_STATE_YES
+@_reporting_state_errors
+def state_unlock_command(path: Path, state_file: str | None, yes: bool) -> None:
+    """Remove the inventory's lock, after showing who holds it.
+
+    Only for a lock left behind by a run that crashed or was killed: removing the lock of
+    a running apply lets a second one run beside it.
+    """
+    from reconciler.inventory import Inventory
+    from reconciler.render import state as views
+
+    location = _inventory_path(path, state_file)
+    with Inventory.open(location) as inventory:
+        held = inventory.lock_info()
+        if held is not None and not yes:
+            click.confirm(views.unlock_prompt(held), abort=True)
+        removed = inventory.unlock() if held is not None else None
+    click.echo(views.no_lock(location) if removed is None else views.unlocked(location, removed))
+
+
+@main.group()
 def emulator() -> None:
     """A local stand-in for the Coviu and Auvious APIs."""
 

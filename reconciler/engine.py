@@ -14,7 +14,40 @@ from pathlib import Path
 
 from reconciler.clients import ApiError, Probe, Targets, Urls, choose_targets, connect
 from reconciler.emulator.embedded import DEFAULT_DB
-from reconciler.manifests import load_config
+from reconciler.errors import InputError
+from reconciler.manifests import find_config_path, load_config
+
+DEFAULT_STATE = Path(".reconciler/state.db")
+"""The inventory when nothing names one: beside the embedded emulator's database, in the
+folder the command runs from (a repository's root, in CI)."""
+STATE_VARIABLE = "RECONCILER_STATE"
+
+
+class StateLocationError(InputError):
+    """`--state`, RECONCILER_STATE or reconciler.yaml names an inventory that cannot be used."""
+
+
+def state_path(paths: Sequence[Path], *, flag: str | None, environ: Mapping[str, str]) -> Path:
+    """The inventory file: --state > RECONCILER_STATE > reconciler.yaml `state` (relative
+    to that file) > `.reconciler/state.db`."""
+    first = paths[0] if paths else Path(".")
+    config = load_config(first)
+    if flag:
+        text, origin = flag, "--state"
+    elif environ.get(STATE_VARIABLE):
+        text, origin = environ[STATE_VARIABLE], STATE_VARIABLE
+    elif config.state:
+        text, origin = config.state, "reconciler.yaml state"
+    else:
+        return DEFAULT_STATE
+    if "://" in text:
+        raise StateLocationError(
+            f"{origin}: only a SQLite file path is supported as the inventory location"
+        )
+    if origin.startswith("reconciler.yaml"):
+        config_path = find_config_path(first)
+        return (config_path.parent if config_path is not None else Path(".")) / text
+    return Path(text)
 
 
 def targets_for(paths: Sequence[Path], *, flags: Urls, environ: Mapping[str, str]) -> Targets:

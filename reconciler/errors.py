@@ -8,7 +8,12 @@ failure to a message and an exit code without a traceback::
     │   ├── ManifestError           manifests or reconciler.yaml (reconciler.manifests):
     │   │                           carries every problem of the run, each with
     │   │                           file:line:col
-    │   └── TargetError             API URLs or credentials unusable (reconciler.clients)
+    │   ├── TargetError             API URLs or credentials unusable (reconciler.clients)
+    │   ├── StateLocationError      --state / RECONCILER_STATE unusable (reconciler.engine)
+    │   └── SelectorError           a --selector that is not key=value (reconciler.planning)
+    ├── InventoryError              the state store cannot be read or written
+    │   │                           (reconciler.inventory); nothing was changed
+    │   └── LockedError             another run holds the inventory's lock; .lock says who
     └── ApiError                    a call to Coviu or Auvious failed (reconciler.clients);
         │                           names service, method and path, ids masked
         ├── ApiUnavailableError     no usable answer after every allowed try: unreachable,

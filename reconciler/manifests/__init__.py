@@ -6,7 +6,14 @@ returns a `ManifestSet` or raises `ManifestError` carrying every problem found.
 
 from reconciler.manifests.config import ProjectConfig
 from reconciler.manifests.documents import Limits
-from reconciler.manifests.loader import LoadedManifest, ManifestSet, Source, load, load_config
+from reconciler.manifests.loader import (
+    LoadedManifest,
+    ManifestSet,
+    Source,
+    find_config_path,
+    load,
+    load_config,
+)
 from reconciler.manifests.models import (
     API_VERSION,
     Manifest,
@@ -35,6 +42,7 @@ __all__ = [
     "SnapshotApproval",
     "SnapshotApprovalSpec",
     "Source",
+    "find_config_path",
     "load",
     "load_config",
 ]

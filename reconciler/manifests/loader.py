@@ -92,6 +92,18 @@ def load_config(first: Path = Path("."), *, limits: Limits = DEFAULT_LIMITS) -> 
     return config
 
 
+def find_config_path(first: Path) -> Path | None:
+    """The `reconciler.yaml` that applies to a tree whose first PATH is `first`: `first`
+    itself if it is one, else found by walking up. Relative if `first` is."""
+    if is_config_file(first) and first.is_file():
+        return first
+    located = find_config(first) if first.exists() else None
+    # Said as the user said the PATH: absolute if it was, else relative to here.
+    if located is not None and not first.is_absolute():
+        located = Path(os.path.relpath(located))
+    return located
+
+
 @contextmanager
 def _cycle_collector_paused() -> Iterator[None]:
     """Loading makes millions of small objects and no reference cycles: the cycle collector
@@ -187,14 +199,8 @@ def _load_configs(
 ) -> tuple[ProjectConfig, str | None]:
     """The project config that applies (found by walking up from the first PATH, or given
     as it), after checking it and every other `reconciler.yaml` in the tree."""
-    if is_config_file(first_root) and first_root.is_file():
-        used: str | None = str(first_root)
-    else:
-        located = find_config(first_root) if first_root.exists() else None
-        # Said as the user said the PATH: absolute if it was, else relative to here.
-        if located is not None and not first_root.is_absolute():
-            located = Path(os.path.relpath(located))
-        used = str(located) if located else None
+    located = find_config_path(first_root)
+    used = str(located) if located is not None else None
     config, checked = ProjectConfig(), set()
     for path in [used, *(path for path in found if is_config_file(Path(path)))]:
         if path is None or os.path.realpath(path) in checked:

@@ -1,0 +1,70 @@
+"""Planning: compare desired, recorded and live state at the server's time; make a Plan.
+
+Pure: no clock, no file, no network (DESIGN.md §2). `desired_state()` turns loaded
+manifests into the planner's input, `make_plan()` makes the plan, `plan_document()`
+gives its versioned JSON form.
+"""
+
+from reconciler.planning.desired import SelectorError, desired_state, parse_selector, scope_of
+from reconciler.planning.document import plan_document
+from reconciler.planning.fingerprint import of_participant, of_session, of_snapshot
+from reconciler.planning.plan import (
+    PLAN_FORMAT,
+    PLAN_VERSION,
+    SAFETY_MARGIN,
+    Change,
+    Ignored,
+    Item,
+    Kind,
+    Plan,
+    Status,
+)
+from reconciler.planning.planner import make_plan
+from reconciler.planning.rules import Phase, phase_of
+from reconciler.planning.state import (
+    Desired,
+    DesiredApproval,
+    DesiredParticipant,
+    DesiredSession,
+    LiveParticipant,
+    LiveSession,
+    LiveSnapshot,
+    Observation,
+    ParticipantRecord,
+    SessionRecord,
+    optional_text,
+)
+
+__all__ = [
+    "PLAN_FORMAT",
+    "PLAN_VERSION",
+    "SAFETY_MARGIN",
+    "Change",
+    "Desired",
+    "DesiredApproval",
+    "DesiredParticipant",
+    "DesiredSession",
+    "Ignored",
+    "Item",
+    "Kind",
+    "LiveParticipant",
+    "LiveSession",
+    "LiveSnapshot",
+    "Observation",
+    "ParticipantRecord",
+    "Phase",
+    "Plan",
+    "SelectorError",
+    "SessionRecord",
+    "Status",
+    "desired_state",
+    "make_plan",
+    "of_participant",
+    "of_session",
+    "of_snapshot",
+    "optional_text",
+    "parse_selector",
+    "phase_of",
+    "plan_document",
+    "scope_of",
+]

@@ -1,0 +1,137 @@
+"""Make a plan: the one entry point of the planning package, and a pure function.
+
+It reads no clock, no file and no network: the desired state, the inventory's records,
+what the refresh observed and the server's time all come in as values, so the same
+inputs always give the same plan, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from reconciler.planning import sessions, snapshots
+from reconciler.planning.plan import SAFETY_MARGIN, Ignored, Item, Plan, Status
+from reconciler.planning.state import Desired, Observation, SessionRecord
+
+
+def make_plan(
+    desired: Desired,
+    records: Sequence[SessionRecord],
+    observation: Observation,
+    *,
+    now: datetime,
+    simulated: bool = False,
+    inventory_serial: int = 0,
+    margin: timedelta = SAFETY_MARGIN,
+) -> Plan:
+    """Everything that would change to make live match `desired`, as of `now`."""
+    by_key = {record.key: record for record in records}
+    items = list(_desired_sessions(desired, by_key, observation, now))
+    items += _removed_sessions(desired, records, observation, now)
+    items += _approvals(desired, observation)
+    ordered = sorted(items, key=lambda item: item.sort_key)
+    actions = tuple(item for item in ordered if item.status is Status.ACTION)
+    return Plan(
+        created_at=now,
+        valid_until=_valid_until(actions, margin),
+        manifest_digest=desired.digest,
+        actions=actions,
+        blocked=tuple(item for item in ordered if item.status is Status.BLOCKED),
+        unreconcilable=tuple(item for item in ordered if item.status is Status.UNRECONCILABLE),
+        ignored=_ignored(desired, records, observation, now),
+        simulated=simulated,
+        inventory_serial=inventory_serial,
+    )
+
+
+def _desired_sessions(
+    desired: Desired,
+    by_key: dict[str, SessionRecord],
+    observation: Observation,
+    now: datetime,
+) -> Iterable[Item]:
+    for session in desired.sessions:
+        record = by_key.get(session.key)
+        if record is None:
+            yield sessions.create(session, now)
+        elif record.is_history(now) or record.session_id in observation.canceled:
+            canceled = record.canceled or record.session_id in observation.canceled
+            yield from sessions.history(session, _canceled(record, canceled), now)
+        else:
+            live = observation.sessions.get(record.session_id)
+            yield from sessions.recorded(session, record, live, now)
+
+
+def _removed_sessions(
+    desired: Desired, records: Sequence[SessionRecord], observation: Observation, now: datetime
+) -> Iterable[Item]:
+    for record in records:
+        if not _owned_and_removed(desired, record) or record.is_history(now):
+            continue
+        live = observation.sessions.get(record.session_id)
+        if live is not None:
+            item = sessions.removed(record, live, now)
+            if item is not None:
+                yield item
+
+
+def _approvals(desired: Desired, observation: Observation) -> Iterable[Item]:
+    for approval in desired.approvals:
+        item = snapshots.decide(approval, observation.snapshots)
+        if item is not None:
+            yield item
+
+
+def _owned_and_removed(desired: Desired, record: SessionRecord) -> bool:
+    """Whether this run may cancel `record`: its manifest is gone from every file read,
+    it was applied from a file under one of the PATHs, and it matches the selector."""
+    if record.key in desired.declared or record.applied is None:
+        return False
+    applied = record.applied
+    if applied.source is None or not any(_under(applied.source, root) for root in desired.scope):
+        return False
+    return all(applied.labels.get(key) == value for key, value in desired.selector.items())
+
+
+def _under(path: str, root: str) -> bool:
+    return root == "." or path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _ignored(
+    desired: Desired, records: Sequence[SessionRecord], observation: Observation, now: datetime
+) -> Ignored:
+    wanted = {session.key for session in desired.sessions}
+    history = sum(1 for record in records if record.is_history(now))
+    out_of_scope = sum(
+        1
+        for record in records
+        if record.key not in wanted
+        and not record.is_history(now)
+        and not _owned_and_removed(desired, record)
+    )
+    unmanaged_participants = 0
+    for record in records:
+        live = observation.sessions.get(record.session_id)
+        if live is None or record.is_history(now):
+            continue
+        known = {participant.id_hash for participant in record.participants}
+        unmanaged_participants += sum(
+            1 for found in live.participants if not found.removed and found.id_hash not in known
+        )
+    return Ignored(
+        unmanaged_sessions=observation.unmanaged,
+        unmanaged_participants=unmanaged_participants,
+        history=history,
+        out_of_scope=out_of_scope,
+    )
+
+
+def _valid_until(actions: Sequence[Item], margin: timedelta) -> datetime | None:
+    deadlines = [item.expires_at for item in actions if item.expires_at is not None]
+    return min(deadlines) - margin if deadlines else None
+
+
+def _canceled(record: SessionRecord, canceled: bool) -> SessionRecord:
+    return record if canceled == record.canceled else replace(record, canceled=canceled)

@@ -1,0 +1,243 @@
+"""The inventory as its callers see it: open, read, write in batches, and fail clearly."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from reconciler.errors import ReconcilerError
+from reconciler.inventory import Inventory, InventoryError, session_key
+from tests.inventory.samples import T0, record
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / ".reconciler" / "state.db"
+
+
+@pytest.fixture
+def inventory(path: Path) -> Inventory:
+    return Inventory.open(path, create=True)
+
+
+def test_open_of_a_missing_file_is_empty_and_creates_nothing(path: Path) -> None:
+    with Inventory.open(path) as inventory:
+        assert not inventory.exists
+        assert (inventory.serial, inventory.lineage, inventory.path) == (0, "", path)
+        assert inventory.sessions() == ()
+        assert inventory.session("anything") is None
+        assert inventory.lock_info() is None
+        assert inventory.unlock() is None
+    assert not path.parent.exists()
+
+
+def test_open_with_create_makes_folders_and_a_file_only_its_owner_reads(path: Path) -> None:
+    with Inventory.open(path, create=True) as inventory:
+        assert inventory.exists
+        assert inventory.serial == 0
+        assert re.fullmatch(r"[0-9a-f]{32}", inventory.lineage)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_lineage_and_salt_are_made_once_and_kept(path: Path) -> None:
+    with Inventory.open(path, create=True) as first:
+        lineage, hashed = first.lineage, first.hash_id("participant-1")
+    with Inventory.open(path, create=True) as again:
+        assert again.lineage == lineage
+        assert again.hash_id("participant-1") == hashed
+
+
+def test_each_inventory_hashes_ids_with_its_own_salt(tmp_path: Path) -> None:
+    with (
+        Inventory.open(tmp_path / "a.db", create=True) as a,
+        Inventory.open(tmp_path / "b.db", create=True) as b,
+    ):
+        assert a.hash_id("participant-1") != b.hash_id("participant-1")
+        assert re.fullmatch(r"[0-9a-f]{64}", a.hash_id("participant-1"))
+        assert a.hash_id("participant-1") != a.hash_id("participant-2")
+
+
+def test_missing_inventories_hash_alike_within_one_process(tmp_path: Path) -> None:
+    with Inventory.open(tmp_path / "a.db") as a, Inventory.open(tmp_path / "b.db") as b:
+        assert a.hash_id("participant-1") == b.hash_id("participant-1")
+
+
+def test_put_then_read_gives_back_the_same_record(inventory: Inventory) -> None:
+    ids = {"patient": "pid-2", "dr-who": "pid-1", "nurse": "pid-3"}
+    stored = record(inventory, "cardiology", participant_ids=ids)
+    with inventory.writing(now=T0) as batch:
+        assert batch.put(stored)
+    assert inventory.session("cardiology") == stored
+    assert [p.name for p in inventory.sessions()[0].participants] == ["patient", "dr-who", "nurse"]
+    applied = inventory.sessions()[0].applied
+    assert applied is not None
+    assert applied.start.isoformat() == "2026-12-01T09:00:00+11:00"  # the manifest's offset
+
+
+def test_sessions_are_sorted_by_key(inventory: Inventory) -> None:
+    with inventory.writing(now=T0) as batch:
+        for key in ("zeta", "alpha", "mid"):
+            batch.put(record(inventory, key))
+    assert [r.key for r in inventory.sessions()] == ["alpha", "mid", "zeta"]
+
+
+def test_serial_moves_by_one_per_batch_that_changes_something(inventory: Inventory) -> None:
+    with inventory.writing(now=T0) as batch:
+        batch.put(record(inventory, "a"))
+        batch.put(record(inventory, "b"))
+    assert inventory.serial == 1
+    with inventory.writing(now=T0) as batch:
+        assert not batch.put(record(inventory, "a"))  # the same record again
+        assert not batch.forget("never-recorded")
+    assert inventory.serial == 1
+    with inventory.writing(now=T0) as batch:
+        batch.put(record(inventory, "a", canceled=True))
+    assert inventory.serial == 2
+
+
+def test_put_replaces_the_participants_of_its_key(inventory: Inventory) -> None:
+    with inventory.writing(now=T0) as batch:
+        batch.put(record(inventory, "a", participant_ids={"x": "1", "y": "2"}))
+    with inventory.writing(now=T0) as batch:
+        batch.put(record(inventory, "a", participant_ids={"y": "2"}))
+    stored = inventory.session("a")
+    assert stored is not None
+    assert [p.name for p in stored.participants] == ["y"]
+
+
+def test_forget_removes_the_record_and_its_participants(inventory: Inventory, path: Path) -> None:
+    with inventory.writing(now=T0) as batch:
+        batch.put(record(inventory, "a", participant_ids={"x": "1", "y": "2"}))
+        batch.put(record(inventory, "b"))
+    with inventory.writing(now=T0) as batch:
+        assert batch.forget("a")
+    assert [r.key for r in inventory.sessions()] == ["b"]
+    with sqlite3.connect(path) as raw:
+        left = raw.execute("SELECT count(*) FROM participants WHERE session_key = 'a'")
+        assert left.fetchone() == (0,)
+
+
+def test_an_error_inside_a_batch_writes_nothing(inventory: Inventory) -> None:
+    with inventory.writing(now=T0) as batch:
+        batch.put(record(inventory, "kept"))
+
+    def crash_halfway() -> None:
+        with inventory.writing(now=T0) as batch:
+            batch.put(record(inventory, "new"))
+            batch.forget("kept")
+            raise RuntimeError("applier crashed")
+
+    with pytest.raises(RuntimeError, match="applier crashed"):
+        crash_halfway()
+    assert [r.key for r in inventory.sessions()] == ["kept"]
+    assert inventory.serial == 1
+
+
+def test_a_live_session_recorded_for_another_key_is_refused(inventory: Inventory) -> None:
+    with inventory.writing(now=T0) as batch:
+        batch.put(record(inventory, "first", session_id="S1"))
+
+    def claim_s1_again() -> None:
+        with inventory.writing(now=T0) as batch:
+            batch.put(record(inventory, "other"))
+            batch.put(record(inventory, "second", session_id="S1"))
+
+    with pytest.raises(InventoryError, match=r"S1 is already recorded for Session/first"):
+        claim_s1_again()
+    assert [(r.key, r.session_id) for r in inventory.sessions()] == [("first", "S1")]
+    assert inventory.serial == 1
+
+
+def test_writing_before_the_file_exists_is_refused(path: Path) -> None:
+    with (
+        Inventory.open(path) as inventory,
+        pytest.raises(InventoryError, match="does not exist"),
+        inventory.writing(now=T0),
+    ):
+        pass
+    assert not path.exists()
+
+
+def test_a_batch_refuses_writes_after_its_block(inventory: Inventory) -> None:
+    with inventory.writing(now=T0) as batch:
+        pass
+    with pytest.raises(RuntimeError, match="batch has ended"):
+        batch.put(record(inventory, "late"))
+
+
+def test_a_write_that_cannot_wait_for_another_is_reported(path: Path) -> None:
+    first = Inventory.open(path, create=True)
+    second = Inventory.open(path, timeout=0)
+    with first.writing(now=T0) as batch:
+        batch.put(record(first, "a"))
+        with (
+            pytest.raises(InventoryError, match="another reconciler is using it"),
+            second.writing(now=T0),
+        ):
+            pass
+    assert [r.key for r in second.sessions()] == ["a"]
+    first.close()
+    second.close()
+
+
+def test_a_file_that_is_not_sqlite_is_an_inventory_error_naming_it(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"these are not the rows you are looking for\n" * 200)
+    with pytest.raises(InventoryError, match=re.escape(str(path))) as caught:
+        Inventory.open(path)
+    assert "damaged or not an inventory" in str(caught.value)
+    assert isinstance(caught.value, ReconcilerError)
+
+
+def test_a_damaged_inventory_is_an_inventory_error_naming_it(path: Path) -> None:
+    with Inventory.open(path, create=True) as inventory, inventory.writing(now=T0) as batch:
+        for number in range(200):
+            batch.put(record(inventory, f"session-{number}"))
+    data = bytearray(path.read_bytes())
+    page = 4096
+    data[page:] = b"\xa5" * (len(data) - page)  # every page but the first, overwritten
+    path.write_bytes(bytes(data))
+    with pytest.raises(InventoryError, match=re.escape(str(path))), Inventory.open(path) as damaged:
+        damaged.sessions()
+
+
+def test_another_programs_sqlite_file_is_refused_and_left_alone(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE sessions (seq INTEGER PRIMARY KEY)")
+    before = path.read_bytes()
+    with pytest.raises(InventoryError, match="not a reconciler inventory"):
+        Inventory.open(path, create=True)
+    assert path.read_bytes() == before
+
+
+def test_a_folder_where_the_file_should_be_is_refused(path: Path) -> None:
+    path.mkdir(parents=True)
+    with pytest.raises(InventoryError, match="is a folder"):
+        Inventory.open(path)
+
+
+def test_an_unreadable_record_names_its_session_and_the_way_out(
+    inventory: Inventory, path: Path
+) -> None:
+    with inventory.writing(now=T0) as batch:
+        batch.put(record(inventory, "broken"))
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE sessions SET applied = '{not json' WHERE key = 'broken'")
+    with pytest.raises(InventoryError, match=r"Session/broken: .*state forget broken"):
+        inventory.sessions()
+
+
+@pytest.mark.parametrize(("text", "key"), [("cardiology", "cardiology"), ("Session/x-1", "x-1")])
+def test_session_key_accepts_a_name_or_session_slash_name(text: str, key: str) -> None:
+    assert session_key(text) == key
+
+
+@pytest.mark.parametrize("text", ["SnapshotApproval/review", "", "Session/", "a\nb"])
+def test_session_key_refuses_what_names_no_session(text: str) -> None:
+    with pytest.raises(InventoryError):
+        session_key(text)
