@@ -12,6 +12,7 @@ import sqlite3
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -150,6 +151,107 @@ def validate_command(paths: tuple[Path, ...], output_format: str) -> None:
         for line in render(loaded, problems):
             click.echo(line)
     sys.exit(1 if problems else 0)
+
+
+@main.command("plan")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="json: the versioned plan document; markdown: a pull-request comment.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also save the plan as JSON to FILE, for `reconciler apply FILE`.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 if there are changes to apply, 3 if anything is blocked or"
+    " unreconcilable (3 wins), 0 if nothing differs.",
+)
+@click.option(
+    "--selector",
+    "-l",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Plan only manifests whose labels match (repeat, or comma-separate: all must match).",
+)
+@click.option(
+    "--at",
+    "at_text",
+    metavar="TIME",
+    help="Plan as if at TIME (ISO 8601 with offset, or RFC 1123) instead of the server's time.",
+)
+@click.option("--state", metavar="FILE", help="Inventory file [env: RECONCILER_STATE].")
+@_url_options
+def plan_command(
+    paths: tuple[Path, ...],
+    output_format: str,
+    out: Path | None,
+    detailed_exitcode: bool,
+    selector: tuple[str, ...],
+    at_text: str | None,
+    state: str | None,
+    coviu_url: str | None,
+    auvious_url: str | None,
+) -> None:
+    """Show what would change to make the live APIs match the manifests (default PATH: .).
+
+    Reads the manifests, the inventory and the live APIs; writes nothing but --out.
+    """
+    from reconciler import engine
+    from reconciler.clients import Urls
+    from reconciler.manifests import ManifestError
+    from reconciler.render import plan as show
+
+    at = _time_option("--at", at_text)
+    try:
+        planned = engine.plan(
+            list(paths),
+            flags=Urls(coviu=coviu_url, auvious=auvious_url),
+            state=state,
+            selector=selector,
+            at=at,
+            environ=os.environ,
+        )
+    except ManifestError as error:
+        _show_problems(error.problems)
+        return
+    except ReconcilerError as error:
+        _fail(str(error))
+        return
+    where = planned.targets.describe()
+    targets = {"coviu": where["coviu"], "auvious": where["auvious"]}
+    document = show.as_json(planned.plan, targets=targets)
+    if out is not None:
+        try:
+            _write_atomically(out, document)
+        except OSError as error:
+            _fail(f"{out}: cannot save the plan: {error.strerror or error}")
+    said = f"against {where['coviu']}, inventory {planned.state}"
+    if output_format == "json":
+        click.echo(document, nl=False)
+    elif output_format == "markdown":
+        click.echo(show.as_markdown(planned.plan, where=said), nl=False)
+    else:
+        colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        click.echo(show.as_text(planned.plan, where=said, colour=colour), nl=False)
+    sys.exit(planned.plan.exit_code() if detailed_exitcode else 0)
+
+
+def _time_option(option: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_time(text)
+    except TimeFormatError as error:
+        _fail(f"{option} {text!r}: {error}")
+        raise AssertionError("unreachable") from error
 
 
 @main.command("schema")

@@ -15,7 +15,17 @@ from pathlib import Path
 from reconciler.clients import ApiError, Probe, Targets, Urls, choose_targets, connect
 from reconciler.emulator.embedded import DEFAULT_DB
 from reconciler.errors import InputError
-from reconciler.manifests import find_config_path, load_config
+from reconciler.inventory import Inventory
+from reconciler.manifests import find_config_path, load, load_config
+from reconciler.planning import (
+    Desired,
+    Plan,
+    SessionRecord,
+    desired_state,
+    make_plan,
+    parse_selector,
+)
+from reconciler.refresh import observe
 
 DEFAULT_STATE = Path(".reconciler/state.db")
 """The inventory when nothing names one: beside the embedded emulator's database, in the
@@ -90,3 +100,60 @@ async def _ping(targets: Targets) -> PingResult:
         if isinstance(result, ApiError):
             failures.append(result)
     return PingResult(targets, probes, tuple(failures), datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A plan, and what it was made from."""
+
+    plan: Plan
+    targets: Targets
+    state: Path
+    manifests: int
+    requests: int
+    """API requests the refresh took (token requests included)."""
+
+
+def plan(
+    paths: Sequence[Path],
+    *,
+    flags: Urls,
+    state: str | None,
+    selector: Sequence[str] = (),
+    at: datetime | None = None,
+    environ: Mapping[str, str],
+) -> Planned:
+    """Load, refresh and plan: what `reconciler plan` shows. Writes nothing anywhere."""
+    chosen = parse_selector(selector)
+    loaded = load(paths)
+    desired = desired_state(loaded, paths=[str(path) for path in paths], selector=chosen)
+    targets = targets_for(paths, flags=flags, environ=environ)
+    location = state_path(paths, flag=state, environ=environ)
+    with Inventory.open(location) as inventory:
+        records = inventory.sessions()
+        made = asyncio.run(_plan(targets, desired, records, inventory, at))
+    return Planned(made[0], targets, location, len(loaded.manifests), made[1])
+
+
+async def _plan(
+    targets: Targets,
+    desired: Desired,
+    records: Sequence[SessionRecord],
+    inventory: Inventory,
+    at: datetime | None,
+) -> tuple[Plan, int]:
+    async with connect(targets) as clients:
+        # The one reading of time: the server's clock (local only if it sends none).
+        now = at or await clients.coviu.server_time() or datetime.now(UTC)
+        observation = await observe(
+            clients, records, desired.approvals, now=now, hash_id=inventory.hash_id
+        )
+    made = make_plan(
+        desired,
+        records,
+        observation,
+        now=now,
+        simulated=at is not None,
+        inventory_serial=inventory.serial,
+    )
+    return made, clients.coviu.requests + clients.auvious.requests

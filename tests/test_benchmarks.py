@@ -43,3 +43,26 @@ def test_bench_clients_lists_every_session_in_every_case_and_counts_retried_requ
     # Page 0 alone, then pages 1 and 2 together: the last one says there is no more.
     assert requests["client_parallel4"] == 4
     assert requests["client_faults_sequential"] > requests["client_sequential"]
+
+
+def test_bench_plan_reads_the_same_pages_however_long_the_history() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "bench_plan.py"),
+            *("--active", "250", "--history", "450", "--runs", "1"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr  # it exits non-zero if a plan is not empty
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (figures["benchmark"], figures["active"], figures["history"]) == ("plan", 250, 450)
+    requests = figures["requests"]
+    # A token, page 0, then pages 1 and 2 together: 250 active sessions fill two pages.
+    assert requests["plan_active_only"] == 4
+    assert requests["plan_with_history"] == requests["plan_active_only"]
+    # Everything, 700 sessions: a token, page 0, pages 1-2, then 3-6 in one batch.
+    assert requests["naive_full_listing"] == 8

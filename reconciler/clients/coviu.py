@@ -110,6 +110,13 @@ class CoviuClient:
         elapsed = self._caller.timer.monotonic() - started
         return Probe("coviu", self._caller.server_date, elapsed, self.requests - before)
 
+    async def server_time(self) -> datetime | None:
+        """The server's clock (its `Date` header), read from the token request if no call
+        was made yet; None if the server sends no usable Date."""
+        if self._caller.server_date is None:
+            await self.tokens.token()
+        return self._caller.server_date
+
     # Sessions
 
     async def list_sessions(self, where: SessionFilter | None = None) -> list[LiveSession]:

@@ -48,7 +48,7 @@ class ProjectConfig(BaseModel):
     auvious_url: WebUrl | None = Field(default=None, description="Auvious base URL.")
     state: Text | None = Field(
         default=None,
-        description="Inventory location: a SQLite file (relative to this file) or a URL.",
+        description="Inventory location: a SQLite file, relative to this file.",
     )
     emulator: EmulatorSettings = EmulatorSettings()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any, Final
 
@@ -171,6 +171,15 @@ class Plan:
     """Made with --at: as if at `created_at`, not at the server's time."""
     inventory_serial: int = 0
     """The inventory's serial the plan was made from: a changed inventory refuses it."""
+    considered: int = 0
+    """How many manifests (after --selector) the plan compared with live."""
+    zone: tzinfo | None = None
+    """The offset most manifests write their times in: plan-wide times are shown in it."""
+
+    @property
+    def expired_on_arrival(self) -> bool:
+        """Whether an action stops being legal within the safety margin: too late to apply."""
+        return self.valid_until is not None and self.valid_until <= self.created_at
 
     @property
     def counts(self) -> dict[str, int]:

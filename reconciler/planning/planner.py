@@ -7,9 +7,10 @@ inputs always give the same plan, byte for byte.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from reconciler.planning import sessions, snapshots
 from reconciler.planning.plan import SAFETY_MARGIN, Ignored, Item, Plan, Status
@@ -43,6 +44,8 @@ def make_plan(
         ignored=_ignored(desired, records, observation, now),
         simulated=simulated,
         inventory_serial=inventory_serial,
+        considered=len(desired.sessions) + len(desired.approvals),
+        zone=_usual_zone(desired),
     )
 
 
@@ -78,10 +81,29 @@ def _removed_sessions(
 
 
 def _approvals(desired: Desired, observation: Observation) -> Iterable[Item]:
+    decisions: dict[tuple[str, str], set[str]] = {}
     for approval in desired.approvals:
+        wanted = decisions.setdefault((approval.interaction_id, approval.snapshot_id), set())
+        wanted.add(approval.decision)
+    for approval in desired.approvals:
+        if len(decisions[(approval.interaction_id, approval.snapshot_id)]) > 1:
+            yield snapshots.conflict(approval)
+            continue
         item = snapshots.decide(approval, observation.snapshots)
         if item is not None:
             yield item
+
+
+def _usual_zone(desired: Desired) -> tzinfo | None:
+    """The offset most sessions are written in (the earliest such session's, on a tie)."""
+    offsets = Counter(session.start.utcoffset() for session in desired.sessions)
+    if not offsets:
+        return None
+    most = max(offsets.values())
+    for session in sorted(desired.sessions, key=lambda session: session.start):
+        if offsets[session.start.utcoffset()] == most:
+            return session.start.tzinfo
+    return None
 
 
 def _owned_and_removed(desired: Desired, record: SessionRecord) -> bool:

@@ -59,7 +59,7 @@ def may_create(start: datetime, now: datetime) -> Verdict:
     if start > now:
         return allow(start)
     return refuse(
-        f"its start {_at(start)} is not after the server's time {_at(now)}",
+        f"its start {_at(start)} is not after now ({_at(now)})",
         "a session can only be created to start in the future: move start_time, or delete"
         " the manifest",
     )
@@ -87,7 +87,7 @@ def may_move_start(session: LiveSession, new_start: datetime, now: datetime) -> 
         )
     if new_start <= now:
         return refuse(
-            f"the new start {_at(new_start)} is not after the server's time {_at(now)}",
+            f"the new start {_at(new_start)} is not after now ({_at(now)})",
             "choose a start_time in the future",
         )
     return allow(min(session.start, new_start))
@@ -102,13 +102,14 @@ def may_move_end(
         return edit
     if new_end <= now:
         return refuse(
-            f"the new end {_at(new_end)} is not after the server's time {_at(now)}",
+            f"the new end {_at(new_end)} is not after now ({_at(now)})",
             "choose an end_time in the future",
         )
     if new_end <= start:
         return refuse(
-            f"the new end {_at(new_end)} is not after the start {_at(start)}",
-            "end_time must be after start_time",
+            f"the new end {_at(new_end)} is not after the start it would keep, {_at(start)}",
+            "end_time must be after the start the session keeps (its start_time change is"
+            " blocked, or it has started)",
         )
     return allow(min(session.end, new_end))
 
@@ -122,7 +123,8 @@ def may_cancel(session: LiveSession, now: datetime) -> Verdict:
     return refuse(
         f"the session started at {_at(session.start)}: only sessions that have not started"
         " can be cancelled",
-        "put the manifest back, or remove its participants instead",
+        "nothing can cancel a session once it has started: put the manifest back to keep"
+        " managing it until it ends",
     )
 
 

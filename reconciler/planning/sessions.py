@@ -47,11 +47,7 @@ def create(desired: DesiredSession, now: datetime) -> Item:
         Change(name, None, value) for name, value in desired.fields().items() if value is not None
     )
     changes += tuple(
-        Change(
-            f"participants.{participant.name}",
-            None,
-            f"{participant.display_name} ({participant.role})",
-        )
+        Change(f"participants.{participant.name}", None, participant.fields())
         for participant in desired.participants
     )
     context = Context(_target(desired.key), now, desired.start)

@@ -74,6 +74,20 @@ def decide(
     )
 
 
+def conflict(approval: DesiredApproval) -> Item:
+    """Two SnapshotApprovals decide one snapshot differently: neither is planned."""
+    kind = Kind.APPROVE_SNAPSHOT if approval.decision == "approved" else Kind.DISCARD_SNAPSHOT
+    return Item(
+        status=Status.UNRECONCILABLE,
+        kind=kind,
+        target=f"SnapshotApproval/{approval.key}",
+        reason=f"another SnapshotApproval decides snapshot {approval.snapshot_id} differently",
+        snapshot_id=approval.snapshot_id,
+        hint="keep one decision per snapshot: delete the other manifest",
+        never=True,
+    )
+
+
 def _changes(approval: DesiredApproval, found: LiveSnapshot) -> tuple[Change, ...]:
     wanted = approval.decision.upper()
     changes = []

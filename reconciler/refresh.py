@@ -1,0 +1,142 @@
+"""Refresh: read from the live APIs exactly what the planner needs, and no more.
+
+Finished and cancelled sessions are history and never read again. The rest are read in
+one listing that starts at the earliest start among them, so the number of requests
+grows with the pages of active sessions, not with the number of sessions ever managed.
+A recorded session the listing misses (moved earlier, or gone) is read on its own.
+
+Participant ids are join capabilities: they are hashed with the inventory's key the
+moment they arrive, and only the hash reaches the planner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from reconciler.clients import (
+    Clients,
+    NotFoundError,
+    SessionCanceledError,
+    SessionFilter,
+)
+from reconciler.clients import LiveParticipant as ApiParticipant
+from reconciler.clients import LiveSession as ApiSession
+from reconciler.clients import Snapshot as ApiSnapshot
+from reconciler.planning import (
+    DesiredApproval,
+    LiveParticipant,
+    LiveSession,
+    LiveSnapshot,
+    Observation,
+    SessionRecord,
+    optional_text,
+)
+
+HashId = Callable[[str], str]
+
+
+async def observe(
+    clients: Clients,
+    records: Sequence[SessionRecord],
+    approvals: Sequence[DesiredApproval],
+    *,
+    now: datetime,
+    hash_id: HashId,
+) -> Observation:
+    """What the planner needs to know of the live APIs at `now`."""
+    before = clients.coviu.requests + clients.auvious.requests
+    active = [record for record in records if not record.is_history(now)]
+    async with asyncio.TaskGroup() as group:
+        recorded = {record.session_id for record in records}
+        sessions = group.create_task(_sessions(clients, active, recorded, now))
+        snapshots = group.create_task(_snapshots(clients, approvals))
+    listed, canceled, unmanaged = sessions.result()
+    return Observation(
+        sessions={session_id: live(session, hash_id) for session_id, session in listed.items()},
+        canceled=frozenset(canceled),
+        unmanaged=unmanaged,
+        snapshots=snapshots.result(),
+        requests=clients.coviu.requests + clients.auvious.requests - before,
+    )
+
+
+async def _sessions(
+    clients: Clients, active: Sequence[SessionRecord], recorded: set[str], now: datetime
+) -> tuple[dict[str, ApiSession], set[str], int]:
+    """Live sessions of the active records (by id), the ids found cancelled, and how many
+    unfinished sessions no record names the listing saw."""
+    earliest = min([now, *(record.start for record in active)])
+    where = SessionFilter(starting_from=earliest, include_canceled=True, deleted_participants=True)
+    listing = await clients.coviu.list_sessions(where)
+    wanted = {record.session_id for record in active}
+    found = {session.session_id: session for session in listing if session.session_id in wanted}
+    # Only sessions a plan could be about (not cancelled, not finished) that no record
+    # names: a fact about the live world, whatever window the records make the listing.
+    unmanaged = sum(
+        1
+        for session in listing
+        if session.session_id not in recorded
+        and session.canceled_at is None
+        and session.end_time > now
+    )
+    canceled = {session_id for session_id, session in found.items() if session.canceled_at}
+    for session_id in sorted(wanted - found.keys()):
+        try:
+            found[session_id] = await clients.coviu.get_session(
+                session_id, deleted_participants=True
+            )
+        except SessionCanceledError:
+            canceled.add(session_id)
+        except NotFoundError:
+            pass  # gone: the planner reports it
+    return found, canceled, unmanaged
+
+
+async def _snapshots(
+    clients: Clients, approvals: Sequence[DesiredApproval]
+) -> dict[str, tuple[LiveSnapshot, ...]]:
+    interactions = sorted({approval.interaction_id for approval in approvals})
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(clients.auvious.list_snapshots(name)) for name in interactions]
+    return {
+        name: tuple(snapshot(found) for found in task.result())
+        for name, task in zip(interactions, tasks, strict=True)
+    }
+
+
+def live(session: ApiSession, hash_id: HashId) -> LiveSession:
+    """An API session as the planner compares it, its participants named by hash."""
+    return LiveSession(
+        session_id=session.session_id,
+        session_name=session.session_name,
+        start=session.start_time,
+        end=session.end_time,
+        picture=optional_text(session.picture),
+        canceled=session.canceled_at is not None,
+        participants=tuple(participant(found, hash_id) for found in session.participants),
+    )
+
+
+def participant(found: ApiParticipant, hash_id: HashId) -> LiveParticipant:
+    """An API participant as the planner compares it: its id replaced by the id's hash."""
+    return LiveParticipant(
+        id_hash=hash_id(found.participant_id.get_secret_value()),
+        display_name=found.display_name,
+        role=found.role,
+        picture=optional_text(found.picture),
+        state=optional_text(found.state),
+        removed=found.removed,
+    )
+
+
+def snapshot(found: ApiSnapshot) -> LiveSnapshot:
+    """An Auvious snapshot as the planner compares it."""
+    return LiveSnapshot(
+        snapshot_id=found.id,
+        interaction_id=found.interaction_id,
+        state=found.state,
+        type=found.type,
+        version=found.version,
+    )
