@@ -153,7 +153,22 @@ def validate_command(paths: tuple[Path, ...], output_format: str) -> None:
     sys.exit(1 if problems else 0)
 
 
-@main.command("plan")
+class _UsageErrorIsOne(click.Command):
+    """A command whose usage errors exit 1, not click's 2: with --detailed-exitcode, 2
+    must mean only "changes to apply", never a mistyped option."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            raise _PlanUsageError(error.format_message(), error.ctx) from error
+
+
+class _PlanUsageError(click.UsageError):
+    exit_code = 1
+
+
+@main.command("plan", cls=_UsageErrorIsOne)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--format",

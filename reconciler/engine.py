@@ -28,8 +28,8 @@ from reconciler.planning import (
 from reconciler.refresh import observe
 
 DEFAULT_STATE = Path(".reconciler/state.db")
-"""The inventory when nothing names one: beside the embedded emulator's database, in the
-folder the command runs from (a repository's root, in CI)."""
+"""The inventory when nothing names one: under the project's root (the folder holding
+reconciler.yaml), else under the folder the command runs from."""
 STATE_VARIABLE = "RECONCILER_STATE"
 
 
@@ -39,7 +39,7 @@ class StateLocationError(InputError):
 
 def state_path(paths: Sequence[Path], *, flag: str | None, environ: Mapping[str, str]) -> Path:
     """The inventory file: --state > RECONCILER_STATE > reconciler.yaml `state` (relative
-    to that file) > `.reconciler/state.db`."""
+    to that file) > `.reconciler/state.db` beside reconciler.yaml, or here without one."""
     first = paths[0] if paths else Path(".")
     config = load_config(first)
     if flag:
@@ -49,7 +49,8 @@ def state_path(paths: Sequence[Path], *, flag: str | None, environ: Mapping[str,
     elif config.state:
         text, origin = config.state, "reconciler.yaml state"
     else:
-        return DEFAULT_STATE
+        config_path = find_config_path(first)
+        return config_path.parent / DEFAULT_STATE if config_path is not None else DEFAULT_STATE
     if "://" in text:
         raise StateLocationError(
             f"{origin}: only a SQLite file path is supported as the inventory location"
@@ -130,8 +131,8 @@ def plan(
     targets = targets_for(paths, flags=flags, environ=environ)
     location = state_path(paths, flag=state, environ=environ)
     with Inventory.open(location) as inventory:
-        records = inventory.sessions()
-        made = asyncio.run(_plan(targets, desired, records, inventory, at))
+        serial, records = inventory.snapshot()
+        made = asyncio.run(_plan(targets, desired, records, inventory, at, serial))
     return Planned(made[0], targets, location, len(loaded.manifests), made[1])
 
 
@@ -141,6 +142,7 @@ async def _plan(
     records: Sequence[SessionRecord],
     inventory: Inventory,
     at: datetime | None,
+    serial: int,
 ) -> tuple[Plan, int]:
     async with connect(targets) as clients:
         # The one reading of time: the server's clock (local only if it sends none).
@@ -154,6 +156,6 @@ async def _plan(
         observation,
         now=now,
         simulated=at is not None,
-        inventory_serial=inventory.serial,
+        inventory_serial=serial,
     )
     return made, clients.coviu.requests + clients.auvious.requests

@@ -12,7 +12,8 @@ moment they arrive, and only the hash reaches the planner.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 from reconciler.clients import (
@@ -24,6 +25,7 @@ from reconciler.clients import (
 from reconciler.clients import LiveParticipant as ApiParticipant
 from reconciler.clients import LiveSession as ApiSession
 from reconciler.clients import Snapshot as ApiSnapshot
+from reconciler.errors import ReconcilerError
 from reconciler.planning import (
     DesiredApproval,
     LiveParticipant,
@@ -48,10 +50,11 @@ async def observe(
     """What the planner needs to know of the live APIs at `now`."""
     before = clients.coviu.requests + clients.auvious.requests
     active = [record for record in records if not record.is_history(now)]
-    async with asyncio.TaskGroup() as group:
-        recorded = {record.session_id for record in records}
-        sessions = group.create_task(_sessions(clients, active, recorded, now))
-        snapshots = group.create_task(_snapshots(clients, approvals))
+    recorded = {record.session_id for record in records}
+    with _first_error():
+        async with asyncio.TaskGroup() as group:
+            sessions = group.create_task(_sessions(clients, active, recorded, now))
+            snapshots = group.create_task(_snapshots(clients, approvals))
     listed, canceled, unmanaged = sessions.result()
     return Observation(
         sessions={session_id: live(session, hash_id) for session_id, session in listed.items()},
@@ -98,12 +101,31 @@ async def _snapshots(
     clients: Clients, approvals: Sequence[DesiredApproval]
 ) -> dict[str, tuple[LiveSnapshot, ...]]:
     interactions = sorted({approval.interaction_id for approval in approvals})
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(clients.auvious.list_snapshots(name)) for name in interactions]
+    with _first_error():
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(clients.auvious.list_snapshots(name)) for name in interactions
+            ]
     return {
         name: tuple(snapshot(found) for found in task.result())
         for name, task in zip(interactions, tasks, strict=True)
     }
+
+
+@contextmanager
+def _first_error() -> Iterator[None]:
+    """Concurrent reads fail as an ExceptionGroup; the user is told the first API error
+    (the others are the same outage seen twice), as the CLI reports any ReconcilerError."""
+    try:
+        yield
+    except ExceptionGroup as group:
+        found = group.subgroup(ReconcilerError)
+        if found is None:
+            raise
+        first: BaseException = found
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from group
 
 
 def live(session: ApiSession, hash_id: HashId) -> LiveSession:

@@ -66,6 +66,11 @@ def guarded(path: Path, doing: str) -> Iterator[None]:
         yield
     except sqlite3.Error as error:
         raise InventoryError(describe(path, doing, error)) from error
+    except (ValueError, TypeError) as error:
+        # A value no reconciler writes (a hand edit, a damaged file): say so, never trace.
+        raise InventoryError(
+            f"{path}: cannot {doing}: it holds a value no reconciler writes ({error}); {_RECOVERY}"
+        ) from error
     except OSError as error:
         raise InventoryError(f"{path}: cannot {doing}: {error.strerror or error}") from error
 

@@ -143,6 +143,14 @@ class Inventory:
             row = self._connection.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
             return int(row[0]) if row else 0
 
+    def snapshot(self) -> tuple[int, tuple[SessionRecord, ...]]:
+        """The serial and every record, read together: a plan names the serial of exactly
+        the records it was made from, even while an apply writes."""
+        with guarded(self._path, "read the inventory"), transaction(self._connection):
+            row = self._connection.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
+            serial = int(row[0]) if row else 0
+            return serial, records.read_all(self._connection, path=self._path)
+
     def sessions(self) -> tuple[SessionRecord, ...]:
         """Every session record, sorted by key."""
         with guarded(self._path, "read the inventory"), transaction(self._connection):

@@ -42,15 +42,21 @@ def parse_selector(texts: Sequence[str]) -> dict[str, str]:
     return selector
 
 
-def scope_of(paths: Sequence[str]) -> tuple[str, ...]:
+def scope_of(paths: Sequence[str], *, anchor: str = ".") -> tuple[str, ...]:
     """PATHs as the planner compares them with recorded sources: normalized, relative to
-    the current folder (where the inventory is)."""
-    return tuple(sorted({normal_path(path) for path in paths or ["."]}))
+    the project's root `anchor`, wherever the command runs from."""
+    return tuple(sorted({normal_path(path, anchor=anchor) for path in paths or ["."]}))
 
 
-def normal_path(path: str) -> str:
-    """`path` normalized and relative to the current folder."""
-    return os.path.normpath(os.path.relpath(os.path.abspath(path)))
+def normal_path(path: str, *, anchor: str = ".") -> str:
+    """`path` normalized and relative to `anchor` (`../…` when outside it)."""
+    return os.path.normpath(os.path.relpath(os.path.abspath(path), os.path.abspath(anchor)))
+
+
+def anchor_of(loaded: ManifestSet) -> str:
+    """The project's root: the folder of its reconciler.yaml, else the current folder.
+    Recorded sources are relative to it, so a run from a subfolder means the same files."""
+    return os.path.dirname(loaded.config_path) or "." if loaded.config_path else "."
 
 
 def desired_state(
@@ -58,6 +64,7 @@ def desired_state(
 ) -> Desired:
     """What the manifests ask for, restricted to those whose labels match `selector`."""
     selector = dict(selector or {})
+    anchor = anchor_of(loaded)
     sessions: list[DesiredSession] = []
     approvals: list[DesiredApproval] = []
     for item in loaded.manifests:
@@ -65,7 +72,7 @@ def desired_state(
         if any(labels.get(key) != value for key, value in selector.items()):
             continue
         if isinstance(item.manifest, Session):
-            sessions.append(_session(item.manifest, normal_path(item.source.path)))
+            sessions.append(_session(item.manifest, normal_path(item.source.path, anchor=anchor)))
         else:
             approvals.append(_approval(item.manifest))
     sessions.sort(key=lambda session: session.key)
@@ -79,7 +86,7 @@ def desired_state(
             for item in loaded.manifests
             if isinstance(item.manifest, Session)
         ),
-        scope=scope_of(paths),
+        scope=scope_of(paths, anchor=anchor),
         selector=selector,
     )
 

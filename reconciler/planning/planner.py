@@ -81,17 +81,20 @@ def _removed_sessions(
 
 
 def _approvals(desired: Desired, observation: Observation) -> Iterable[Item]:
-    decisions: dict[tuple[str, str], set[str]] = {}
+    decisions: dict[tuple[str, str], set[tuple[str, str | None, str]]] = {}
     for approval in desired.approvals:
         wanted = decisions.setdefault((approval.interaction_id, approval.snapshot_id), set())
-        wanted.add(approval.decision)
+        wanted.add((approval.decision, approval.snapshot_type, approval.reviewer_endpoint_id))
+    planned: set[tuple[str, str]] = set()
     for approval in desired.approvals:
-        if len(decisions[(approval.interaction_id, approval.snapshot_id)]) > 1:
+        snapshot = (approval.interaction_id, approval.snapshot_id)
+        if len(decisions[snapshot]) > 1:
             yield snapshots.conflict(approval)
-            continue
-        item = snapshots.decide(approval, observation.snapshots)
-        if item is not None:
-            yield item
+        elif snapshot not in planned:  # the same decision twice is planned once
+            planned.add(snapshot)
+            item = snapshots.decide(approval, observation.snapshots)
+            if item is not None:
+                yield item
 
 
 def _usual_zone(desired: Desired) -> tzinfo | None:
@@ -118,6 +121,10 @@ def _owned_and_removed(desired: Desired, record: SessionRecord) -> bool:
 
 
 def _under(path: str, root: str) -> bool:
+    """Whether `path` lies in `root`; both relative to the project's root. A path outside
+    the project (`../…`) lies in no root: this run cannot know it owns it."""
+    if path == ".." or path.startswith(("../", "/")):
+        return False
     return root == "." or path == root or path.startswith(root.rstrip("/") + "/")
 
 
