@@ -8,7 +8,9 @@ manifests that differ from both, and the emulator's clock moved to a random mome
   refusal changes nothing: planning again gives the same plan);
 - every action, at the moment its `expires_at` says it stops being legal, is refused;
 - every action, executed in plan order at the plan's time, is accepted;
-- planning again afterwards proposes nothing (convergence).
+- afterwards the planner proposes nothing more (convergence), and live, read back from
+  the API and compared by this test's own normalization, is what the manifests say,
+  but for what the plan's blocked and unreconcilable items name.
 """
 
 from __future__ import annotations
@@ -376,6 +378,9 @@ BOUNDARIES = [
     # The start moves to now (refused) or a second later (accepted); the end follows.
     pytest.param(at(300, old(shape(600), shape(300))), id="move-start-to-now"),
     pytest.param(at(300, old(shape(600), shape(301))), id="move-start-to-1s-after-now"),
+    # In progress, the end moves to now (refused) or a second later (accepted).
+    pytest.param(at(1200, old(shape(600), shape(600, 600))), id="move-end-to-now"),
+    pytest.param(at(1199, old(shape(600), shape(600, 600))), id="move-end-to-1s-after-now"),
     # A new session starting now (refused) and a second from now (accepted).
     pytest.param(
         at(600, new=(("new-0", shape(600)), ("new-1", shape(601)))), id="create-at-and-after-now"
