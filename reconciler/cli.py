@@ -6,6 +6,7 @@ errors (an unknown option, a port out of range) exit 2, as the README documents.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sqlite3
@@ -70,9 +71,29 @@ def _log_to_stderr(level: int) -> None:
 def _show_problems(problems: Sequence[Problem]) -> None:
     from reconciler.render import validation
 
-    for line in validation.text(None, problems):
-        click.echo(line, err=True)
+    *lines, summary = validation.text(None, problems)
+    for line in lines:
+        click.echo(f"error: {line}", err=True)
+    click.echo(summary, err=True)
     sys.exit(1)
+
+
+def _reporting_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """Report the run's errors as `error: …` (every manifest problem with its position)
+    and exit 1: what every command that reads a tree or an API does with them."""
+
+    @functools.wraps(command)
+    def run(*args: object, **options: object) -> None:
+        from reconciler.manifests import ManifestError
+
+        try:
+            command(*args, **options)
+        except ManifestError as error:
+            _show_problems(error.problems)
+        except ReconcilerError as error:
+            _fail(str(error))
+
+    return run
 
 
 _URL_OPTIONS = (
@@ -92,6 +113,7 @@ def _url_options(command: Callable[..., None]) -> Callable[..., None]:
 @main.command("ping")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @_url_options
+@_reporting_errors
 def ping_command(path: Path | None, coviu_url: str | None, auvious_url: str | None) -> None:
     """Check that both APIs answer and accept the credentials (PATH finds reconciler.yaml).
 
@@ -99,22 +121,14 @@ def ping_command(path: Path | None, coviu_url: str | None, auvious_url: str | No
     """
     from reconciler import engine
     from reconciler.clients import Urls
-    from reconciler.manifests import ManifestError
     from reconciler.render import ping
 
-    try:
-        targets = engine.targets_for(
-            [path] if path else [],
-            flags=Urls(coviu=coviu_url, auvious=auvious_url),
-            environ=os.environ,
-        )
-        result = engine.ping(targets)
-    except ManifestError as error:
-        _show_problems(error.problems)
-        return
-    except ReconcilerError as error:
-        _fail(str(error))
-        return
+    targets = engine.targets_for(
+        [path] if path else [],
+        flags=Urls(coviu=coviu_url, auvious=auvious_url),
+        environ=os.environ,
+    )
+    result = engine.ping(targets)
     for line in ping.answered(targets, result.probes, local_time=result.local_time):
         click.echo(line)
     for line in ping.failed(targets, result.failures):
@@ -204,6 +218,7 @@ class _PlanUsageError(click.UsageError):
 )
 @click.option("--state", metavar="FILE", help="Inventory file [env: RECONCILER_STATE].")
 @_url_options
+@_reporting_errors
 def plan_command(
     paths: tuple[Path, ...],
     output_format: str,
@@ -221,25 +236,16 @@ def plan_command(
     """
     from reconciler import engine
     from reconciler.clients import Urls
-    from reconciler.manifests import ManifestError
     from reconciler.render import plan as show
 
-    at = _time_option("--at", at_text)
-    try:
-        planned = engine.plan(
-            list(paths),
-            flags=Urls(coviu=coviu_url, auvious=auvious_url),
-            state=state,
-            selector=selector,
-            at=at,
-            environ=os.environ,
-        )
-    except ManifestError as error:
-        _show_problems(error.problems)
-        return
-    except ReconcilerError as error:
-        _fail(str(error))
-        return
+    planned = engine.plan(
+        list(paths),
+        flags=Urls(coviu=coviu_url, auvious=auvious_url),
+        state=state,
+        selector=selector,
+        at=_time_option("--at", at_text),
+        environ=os.environ,
+    )
     where = planned.targets.describe()
     targets = {"coviu": where["coviu"], "auvious": where["auvious"]}
     document = show.as_json(planned.plan, targets=targets)
@@ -324,25 +330,6 @@ def _state_location(command: Callable[..., None]) -> Callable[..., None]:
     )(command)
 
 
-def _reporting_state_errors(command: Callable[..., None]) -> Callable[..., None]:
-    """Report the inventory's and reconciler.yaml's errors as `error: …`, exit 1."""
-
-    def run(**options: object) -> None:
-        from reconciler.manifests import ManifestError
-
-        try:
-            command(**options)
-        except ManifestError as error:
-            for problem in error.problems:
-                click.echo(f"error: {problem.render()}", err=True)
-            sys.exit(1)
-        except ReconcilerError as error:
-            _fail(str(error))
-
-    run.__doc__ = command.__doc__
-    return run
-
-
 def _inventory_path(path: Path, state_file: str | None) -> Path:
     from reconciler import engine
 
@@ -364,7 +351,7 @@ _STATE_YES = click.option("--yes", is_flag=True, help="Do not ask for confirmati
     " acquired_at} or null, sessions: [{key, session_id, start_time, end_time, canceled,"
     " status, participants}]}, keys in this order; participants is a count.",
 )
-@_reporting_state_errors
+@_reporting_errors
 def state_list_command(path: Path, state_file: str | None, output_format: str) -> None:
     """List the recorded sessions, with the inventory's serial and lock.
 
@@ -378,8 +365,8 @@ def state_list_command(path: Path, state_file: str | None, output_format: str) -
 
     location = _inventory_path(path, state_file)
     with Inventory.open(location) as inventory:
-        exists, serial, lineage = inventory.exists, inventory.serial, inventory.lineage
-        records, lock = inventory.sessions(), inventory.lock_info()
+        exists, lineage, lock = inventory.exists, inventory.lineage, inventory.lock_info()
+        serial, records = inventory.snapshot()
     if output_format == "json":
         click.echo(
             views.listing_json(
@@ -408,7 +395,7 @@ def state_list_command(path: Path, state_file: str | None, output_format: str) -
     " participants: [{name, id_hash_prefix}], applied: the last-applied spec or null},"
     " keys in this order.",
 )
-@_reporting_state_errors
+@_reporting_errors
 def state_show_command(key: str, path: Path, state_file: str | None, output_format: str) -> None:
     """Show what the inventory records for KEY (NAME or Session/NAME).
 
@@ -436,7 +423,7 @@ def state_show_command(key: str, path: Path, state_file: str | None, output_form
 @click.argument("key")
 @_state_location
 @_STATE_YES
-@_reporting_state_errors
+@_reporting_errors
 def state_forget_command(key: str, path: Path, state_file: str | None, yes: bool) -> None:
     """Remove the record of KEY (NAME or Session/NAME) from the inventory.
 
@@ -470,7 +457,7 @@ def state_forget_command(key: str, path: Path, state_file: str | None, yes: bool
 @state.command("unlock")
 @_state_location
 @_STATE_YES
-@_reporting_state_errors
+@_reporting_errors
 def state_unlock_command(path: Path, state_file: str | None, yes: bool) -> None:
     """Remove the inventory's lock, after showing who holds it.
 

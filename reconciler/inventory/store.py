@@ -140,16 +140,17 @@ class Inventory:
     def serial(self) -> int:
         """How many batches have changed the inventory (0 before the first)."""
         with guarded(self._path, "read the inventory"):
-            row = self._connection.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
-            return int(row[0]) if row else 0
+            return self._serial()
+
+    def _serial(self) -> int:
+        row = self._connection.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
+        return int(row[0]) if row else 0
 
     def snapshot(self) -> tuple[int, tuple[SessionRecord, ...]]:
         """The serial and every record, read together: a plan names the serial of exactly
         the records it was made from, even while an apply writes."""
         with guarded(self._path, "read the inventory"), transaction(self._connection):
-            row = self._connection.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
-            serial = int(row[0]) if row else 0
-            return serial, records.read_all(self._connection, path=self._path)
+            return self._serial(), records.read_all(self._connection, path=self._path)
 
     def sessions(self) -> tuple[SessionRecord, ...]:
         """Every session record, sorted by key."""

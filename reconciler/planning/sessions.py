@@ -134,7 +134,7 @@ def _session(
             verdicts[change.field] = rules.may_move_start(live, change.new, now)
         elif change.field != "end_time":
             verdicts[change.field] = rules.may_edit(live, now)
-    start_moves = verdicts.get("start_time", rules.refuse("", "")).allowed
+    start_moves = "start_time" in verdicts and verdicts["start_time"].allowed
     for change in changes:
         if change.field == "end_time":
             start = desired.start if start_moves else live.start

@@ -274,12 +274,12 @@ def _validity(plan: Plan) -> str:
     if plan.expired_on_arrival:
         return (
             f"Expired already ({until}): an action stops being legal within the"
-            f" {plan_margin()} safety margin, so apply will refuse this plan."
+            f" {_margin()} safety margin, so apply will refuse this plan."
         )
     return f"Valid until {until}."
 
 
-def plan_margin() -> str:
+def _margin() -> str:
     return f"{int(SAFETY_MARGIN.total_seconds())} s"
 
 
