@@ -16,7 +16,7 @@ from reconciler.clients import ApiError, Probe, Targets, Urls, choose_targets, c
 from reconciler.emulator.embedded import DEFAULT_DB
 from reconciler.errors import InputError
 from reconciler.inventory import Inventory
-from reconciler.manifests import find_config_path, load, load_config
+from reconciler.manifests import ProjectConfig, find_config_path, load, load_config
 from reconciler.planning import (
     Desired,
     Plan,
@@ -37,33 +37,56 @@ class StateLocationError(InputError):
     """`--state`, RECONCILER_STATE or reconciler.yaml names an inventory that cannot be used."""
 
 
-def state_path(paths: Sequence[Path], *, flag: str | None, environ: Mapping[str, str]) -> Path:
+@dataclass(frozen=True)
+class Project:
+    """A tree's reconciler.yaml: its settings, and the folder relative paths in it mean."""
+
+    config: ProjectConfig
+    root: Path
+    """The folder of reconciler.yaml, or the current folder without one."""
+
+    @classmethod
+    def of(cls, paths: Sequence[Path]) -> Project:
+        """The project whose first PATH is `paths[0]` (default `.`); read once."""
+        first = paths[0] if paths else Path(".")
+        located = find_config_path(first)
+        return cls(load_config(first), located.parent if located is not None else Path("."))
+
+
+def state_path(
+    paths: Sequence[Path],
+    *,
+    flag: str | None,
+    environ: Mapping[str, str],
+    project: Project | None = None,
+) -> Path:
     """The inventory file: --state > RECONCILER_STATE > reconciler.yaml `state` (relative
     to that file) > `.reconciler/state.db` beside reconciler.yaml, or here without one."""
-    first = paths[0] if paths else Path(".")
-    config = load_config(first)
+    project = project or Project.of(paths)
     if flag:
         text, origin = flag, "--state"
     elif environ.get(STATE_VARIABLE):
         text, origin = environ[STATE_VARIABLE], STATE_VARIABLE
-    elif config.state:
-        text, origin = config.state, "reconciler.yaml state"
+    elif project.config.state:
+        text, origin = project.config.state, "reconciler.yaml state"
     else:
-        config_path = find_config_path(first)
-        return config_path.parent / DEFAULT_STATE if config_path is not None else DEFAULT_STATE
+        return project.root / DEFAULT_STATE
     if "://" in text:
         raise StateLocationError(
             f"{origin}: only a SQLite file path is supported as the inventory location"
         )
-    if origin.startswith("reconciler.yaml"):
-        config_path = find_config_path(first)
-        return (config_path.parent if config_path is not None else Path(".")) / text
-    return Path(text)
+    return project.root / text if origin.startswith("reconciler.yaml") else Path(text)
 
 
-def targets_for(paths: Sequence[Path], *, flags: Urls, environ: Mapping[str, str]) -> Targets:
+def targets_for(
+    paths: Sequence[Path],
+    *,
+    flags: Urls,
+    environ: Mapping[str, str],
+    project: Project | None = None,
+) -> Targets:
     """The API targets for a manifest tree: flag > environment > reconciler.yaml > embedded."""
-    config = load_config(paths[0] if paths else Path("."))
+    config = (project or Project.of(paths)).config
     return choose_targets(
         flags=flags,
         environ=environ,
@@ -110,9 +133,6 @@ class Planned:
     plan: Plan
     targets: Targets
     state: Path
-    manifests: int
-    requests: int
-    """API requests the refresh took (token requests included)."""
 
 
 def plan(
@@ -128,12 +148,14 @@ def plan(
     chosen = parse_selector(selector)
     loaded = load(paths)
     desired = desired_state(loaded, paths=[str(path) for path in paths], selector=chosen)
-    targets = targets_for(paths, flags=flags, environ=environ)
-    location = state_path(paths, flag=state, environ=environ)
+    config_path = Path(loaded.config_path) if loaded.config_path else None
+    project = Project(loaded.config, config_path.parent if config_path else Path("."))
+    targets = targets_for(paths, flags=flags, environ=environ, project=project)
+    location = state_path(paths, flag=state, environ=environ, project=project)
     with Inventory.open(location) as inventory:
         serial, records = inventory.snapshot()
         made = asyncio.run(_plan(targets, desired, records, inventory, at, serial))
-    return Planned(made[0], targets, location, len(loaded.manifests), made[1])
+    return Planned(made, targets, location)
 
 
 async def _plan(
@@ -143,14 +165,19 @@ async def _plan(
     inventory: Inventory,
     at: datetime | None,
     serial: int,
-) -> tuple[Plan, int]:
+) -> Plan:
     async with connect(targets) as clients:
         # The one reading of time: the server's clock (local only if it sends none).
         now = at or await clients.coviu.server_time() or datetime.now(UTC)
         observation = await observe(
-            clients, records, desired.approvals, now=now, hash_id=inventory.hash_id
+            clients,
+            records,
+            desired.approvals,
+            now=now,
+            hash_id=inventory.hash_id,
+            desired=desired.sessions,
         )
-    made = make_plan(
+    return make_plan(
         desired,
         records,
         observation,
@@ -158,4 +185,3 @@ async def _plan(
         simulated=at is not None,
         inventory_serial=serial,
     )
-    return made, clients.coviu.requests + clients.auvious.requests

@@ -28,12 +28,14 @@ from reconciler.clients import Snapshot as ApiSnapshot
 from reconciler.errors import ReconcilerError
 from reconciler.planning import (
     DesiredApproval,
+    DesiredSession,
     LiveParticipant,
     LiveSession,
     LiveSnapshot,
     Observation,
     SessionRecord,
     optional_text,
+    worth_reading,
 )
 
 HashId = Callable[[str], str]
@@ -46,14 +48,16 @@ async def observe(
     *,
     now: datetime,
     hash_id: HashId,
+    desired: Sequence[DesiredSession] = (),
 ) -> Observation:
-    """What the planner needs to know of the live APIs at `now`."""
+    """What the planner needs to know of the live APIs at `now` to plan `desired`."""
     before = clients.coviu.requests + clients.auvious.requests
     active = [record for record in records if not record.is_history(now)]
     recorded = {record.session_id for record in records}
+    also = worth_reading(desired, records, now)
     with _first_error():
         async with asyncio.TaskGroup() as group:
-            sessions = group.create_task(_sessions(clients, active, recorded, now))
+            sessions = group.create_task(_sessions(clients, active, recorded, also, now))
             snapshots = group.create_task(_snapshots(clients, approvals))
     listed, canceled, unmanaged = sessions.result()
     return Observation(
@@ -66,14 +70,18 @@ async def observe(
 
 
 async def _sessions(
-    clients: Clients, active: Sequence[SessionRecord], recorded: set[str], now: datetime
+    clients: Clients,
+    active: Sequence[SessionRecord],
+    recorded: set[str],
+    also: frozenset[str],
+    now: datetime,
 ) -> tuple[dict[str, ApiSession], set[str], int]:
-    """Live sessions of the active records (by id), the ids found cancelled, and how many
-    unfinished sessions no record names the listing saw."""
+    """Live sessions of the active records and of `also` (by id), the ids found
+    cancelled, and how many unfinished sessions no record names the listing saw."""
     earliest = min([now, *(record.start for record in active)])
     where = SessionFilter(starting_from=earliest, include_canceled=True, deleted_participants=True)
     listing = await clients.coviu.list_sessions(where)
-    wanted = {record.session_id for record in active}
+    wanted = {record.session_id for record in active} | also
     found = {session.session_id: session for session in listing if session.session_id in wanted}
     # Only sessions a plan could be about (not cancelled, not finished) that no record
     # names: a fact about the live world, whatever window the records make the listing.

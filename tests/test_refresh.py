@@ -13,6 +13,7 @@ import hmac
 import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import httpx
@@ -378,3 +379,31 @@ async def test_observation_is_what_the_planner_needs_to_see_no_changes(clients: 
     )
 
     assert (plan.actions, plan.blocked, plan.unreconcilable) == ((), (), ())
+
+
+async def test_finished_by_its_record_is_read_only_when_its_manifest_changed(
+    clients: Clients, transport: CountingTransport, controls: EmulatorControls
+) -> None:
+    """A session extended by hand may still run after its recorded end: when the manifest
+    wants a change, it is read live (one GET); unchanged history stays unread."""
+    changed, unchanged = await schedule(clients, 2, T0 + timedelta(hours=1))
+    now = T0 + timedelta(hours=2)
+    await controls.set(now)
+    records = []
+    desired = []
+    for session, name in ((changed, "Renamed"), (unchanged, None)):
+        applied = DesiredSession(
+            key=f"session-{session.session_id}",
+            session_name=session.session_name or "",
+            start=session.start_time,
+            end=session.end_time,
+        )
+        records.append(replace(record_of(session), applied=applied))
+        desired.append(replace(applied, session_name=name) if name else applied)
+    await observe(clients, [], [], now=now, hash_id=hash_id)  # renews the token, now stale
+    transport.requests.clear()
+
+    seen = await observe(clients, records, [], now=now, hash_id=hash_id, desired=desired)
+
+    assert individual_reads(transport) == [f"{LISTING}/{changed.session_id}"]
+    assert set(seen.sessions) == {changed.session_id}

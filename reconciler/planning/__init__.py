@@ -19,7 +19,7 @@ from reconciler.planning.plan import (
     Plan,
     Status,
 )
-from reconciler.planning.planner import make_plan
+from reconciler.planning.planner import make_plan, worth_reading
 from reconciler.planning.rules import Phase, phase_of
 from reconciler.planning.state import (
     Desired,
@@ -67,4 +67,5 @@ __all__ = [
     "phase_of",
     "plan_document",
     "scope_of",
+    "worth_reading",
 ]

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, tzinfo
 
 from reconciler.planning import sessions, snapshots
 from reconciler.planning.plan import SAFETY_MARGIN, Ignored, Item, Plan, Status
-from reconciler.planning.state import Desired, Observation, SessionRecord
+from reconciler.planning.state import Desired, DesiredSession, Observation, SessionRecord
 
 
 def make_plan(
@@ -49,6 +49,26 @@ def make_plan(
     )
 
 
+def worth_reading(
+    sessions: Sequence[DesiredSession], records: Sequence[SessionRecord], now: datetime
+) -> frozenset[str]:
+    """Ids of recorded sessions that are history by their recorded end but whose manifest
+    changed since it was applied: read them live, since someone may have extended them
+    by hand (then the change is still legal). Only those: history stays unread."""
+    by_key = {record.key: record for record in records}
+    wanted: set[str] = set()
+    for session in sessions:
+        record = by_key.get(session.key)
+        if record is None or record.canceled or not record.is_history(now):
+            continue
+        applied = record.applied
+        if applied is not None and applied != replace(
+            session, labels=applied.labels, source=applied.source
+        ):
+            wanted.add(record.session_id)
+    return frozenset(wanted)
+
+
 def _desired_sessions(
     desired: Desired,
     by_key: dict[str, SessionRecord],
@@ -57,13 +77,14 @@ def _desired_sessions(
 ) -> Iterable[Item]:
     for session in desired.sessions:
         record = by_key.get(session.key)
+        live = observation.sessions.get(record.session_id) if record is not None else None
         if record is None:
             yield sessions.create(session, now)
-        elif record.is_history(now) or record.session_id in observation.canceled:
-            canceled = record.canceled or record.session_id in observation.canceled
-            yield from sessions.history(session, _canceled(record, canceled), now)
-        else:
-            live = observation.sessions.get(record.session_id)
+        elif record.canceled or record.session_id in observation.canceled:
+            yield from sessions.history(session, _canceled(record, True), now)
+        elif record.is_history(now) and live is None:
+            yield from sessions.history(session, record, now)
+        else:  # active, or history by its record but read live (see worth_reading)
             yield from sessions.recorded(session, record, live, now)
 
 
@@ -132,7 +153,11 @@ def _ignored(
     desired: Desired, records: Sequence[SessionRecord], observation: Observation, now: datetime
 ) -> Ignored:
     wanted = {session.key for session in desired.sessions}
-    history = sum(1 for record in records if record.is_history(now))
+    history = sum(
+        1
+        for record in records
+        if record.is_history(now) and record.session_id not in observation.sessions
+    )
     out_of_scope = sum(
         1
         for record in records
