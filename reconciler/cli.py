@@ -29,7 +29,9 @@ from reconciler.emulator.times import TimeFormatError, format_iso, parse_time
 from reconciler.errors import ReconcilerError
 
 if TYPE_CHECKING:
+    from reconciler.applying import Recovered, Result
     from reconciler.manifests import ManifestSet, Problem
+    from reconciler.planning import Plan
 
 
 def _url_host(host: str) -> str:
@@ -263,6 +265,142 @@ def plan_command(
         colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         click.echo(show.as_text(planned.plan, where=said, colour=colour), nl=False)
     sys.exit(planned.plan.exit_code() if detailed_exitcode else 0)
+
+
+@main.command("apply", cls=_UsageErrorIsOne)
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--auto-approve",
+    is_flag=True,
+    help="Apply without asking (needed when there is no terminal to ask on).",
+)
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="How many API writes may run at once (the order of DESIGN.md §6 always holds).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one document with every action's outcome, for machines.",
+)
+@click.option(
+    "--selector",
+    "-l",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Apply only manifests whose labels match (not with a saved plan: it has its own).",
+)
+@click.option("--state", metavar="FILE", help="Inventory file [env: RECONCILER_STATE].")
+@_url_options
+@_reporting_errors
+def apply_command(
+    paths: tuple[Path, ...],
+    auto_approve: bool,
+    parallelism: int,
+    output_format: str,
+    selector: tuple[str, ...],
+    state: str | None,
+    coviu_url: str | None,
+    auvious_url: str | None,
+) -> None:
+    """Make the live APIs match the manifests (default PATH: .), or apply a saved plan.
+
+    With PATHs: plan, show the plan, ask for confirmation (--auto-approve skips it), then
+    apply. With PLANFILE (a .json file from `plan --out`): apply exactly that plan, or
+    refuse it if it expired or the manifests, inventory or targets changed since.
+    Exits 1 if any action failed.
+    """
+    from reconciler import engine
+    from reconciler.clients import Urls
+    from reconciler.render import apply as view
+    from reconciler.render import plan as show
+
+    saved = [path for path in paths if path.suffix == ".json"]
+    if saved and (len(paths) > 1 or selector):
+        _fail("a saved plan is applied alone: give only PLANFILE (it names its own PATHs)")
+    interactive = sys.stdin.isatty()
+    if not saved and not auto_approve and not interactive:
+        _fail(
+            "refusing to apply without confirmation: there is no terminal to ask on. Review"
+            " the plan (`reconciler plan`) and pass --auto-approve, or apply a saved plan"
+            " (`reconciler plan --out plan.json`, then `reconciler apply plan.json`)"
+        )
+    text = output_format == "text"
+    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    progress = view.Progress(bar=text and sys.stderr.isatty(), colour=colour)
+
+    def shown(plan: Plan) -> None:
+        if text:
+            click.echo(show.as_text(plan, where="about to apply", colour=colour), nl=False)
+
+    def confirmed(plan: Plan) -> bool:
+        if auto_approve:
+            return True
+        click.echo("", err=True)
+        answer = click.prompt(
+            f"Apply these {len(plan.actions)} actions? Only 'yes' will be accepted",
+            default="",
+            show_default=False,
+            err=True,
+        )
+        return bool(answer.strip() == "yes")
+
+    def starting(plan: Plan) -> None:
+        if text:
+            progress.starting(plan)
+
+    def ended(result: Result) -> None:
+        if text:
+            progress.result(result)
+
+    def recovered(found: Recovered) -> None:
+        click.echo(view.recovered_line(found), err=not text)
+
+    hooks = engine.Hooks(
+        show=shown, confirm=confirmed, starting=starting, result=ended, recovered=recovered
+    )
+    flags = Urls(coviu=coviu_url, auvious=auvious_url)
+    with progress:
+        if saved:
+            applied = engine.apply_saved(
+                saved[0],
+                flags=flags,
+                state=state,
+                environ=os.environ,
+                parallelism=parallelism,
+                hooks=hooks,
+            )
+        else:
+            applied = engine.apply(
+                list(paths),
+                flags=flags,
+                state=state,
+                selector=selector,
+                environ=os.environ,
+                parallelism=parallelism,
+                hooks=hooks,
+            )
+    if applied.took_over is not None:
+        click.echo(
+            f"note: took over the lock of {applied.took_over.describe()}: that process is"
+            " no longer running",
+            err=True,
+        )
+    report = applied.report
+    if text:
+        click.echo("")
+        for line in view.summary(report):
+            click.echo(line)
+    else:
+        where = applied.targets.describe()
+        click.echo(view.as_json(report, targets=dict(where)), nl=False)
+    sys.exit(1 if report.declined else report.exit_code())
 
 
 def _time_option(option: str, text: str | None) -> datetime | None:

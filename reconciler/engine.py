@@ -7,25 +7,49 @@ Nothing below this module reads the environment or the wall clock; they are pass
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler.clients import ApiError, Probe, Targets, Urls, choose_targets, connect
+from reconciler.applying import (
+    Applier,
+    Recovered,
+    Report,
+    Result,
+    recover,
+    refuse_changed_world,
+    refuse_expired,
+    settle_applied,
+)
+from reconciler.clients import (
+    ApiError,
+    Clients,
+    Probe,
+    Targets,
+    Urls,
+    choose_targets,
+    connect,
+)
 from reconciler.emulator.embedded import DEFAULT_DB
 from reconciler.errors import InputError
-from reconciler.inventory import Inventory
+from reconciler.inventory import Inventory, LockedError, LockInfo
 from reconciler.manifests import ProjectConfig, find_config_path, load, load_config
 from reconciler.planning import (
     Desired,
     Plan,
-    SessionRecord,
     desired_state,
     make_plan,
     parse_selector,
 )
+from reconciler.planning.saved import read_plan
 from reconciler.refresh import observe
+
+APPLY_HOLDER = "reconciler apply"
 
 DEFAULT_STATE = Path(".reconciler/state.db")
 """The inventory when nothing names one: under the project's root (the folder holding
@@ -133,6 +157,38 @@ class Planned:
     plan: Plan
     targets: Targets
     state: Path
+    recovered: tuple[Recovered, ...] = ()
+    """Writes of an interrupted apply that were resolved before planning."""
+    busy: LockInfo | None = None
+    """An apply holds the inventory: writes it has in flight are not in this plan."""
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What one command read before talking to the APIs."""
+
+    desired: Desired
+    targets: Targets
+    state: Path
+    paths: tuple[str, ...]
+
+
+def _prepare(
+    paths: Sequence[Path],
+    *,
+    flags: Urls,
+    state: str | None,
+    selector: Sequence[str] | Mapping[str, str],
+    environ: Mapping[str, str],
+) -> _Run:
+    chosen = dict(selector) if isinstance(selector, Mapping) else parse_selector(selector)
+    loaded = load(paths)
+    desired = desired_state(loaded, paths=[str(path) for path in paths], selector=chosen)
+    config_path = Path(loaded.config_path) if loaded.config_path else None
+    project = Project(loaded.config, config_path.parent if config_path else Path("."))
+    targets = targets_for(paths, flags=flags, environ=environ, project=project)
+    location = state_path(paths, flag=state, environ=environ, project=project)
+    return _Run(desired, targets, location, tuple(str(path) for path in paths))
 
 
 def plan(
@@ -144,44 +200,223 @@ def plan(
     at: datetime | None = None,
     environ: Mapping[str, str],
 ) -> Planned:
-    """Load, refresh and plan: what `reconciler plan` shows. Writes nothing anywhere."""
-    chosen = parse_selector(selector)
-    loaded = load(paths)
-    desired = desired_state(loaded, paths=[str(path) for path in paths], selector=chosen)
-    config_path = Path(loaded.config_path) if loaded.config_path else None
-    project = Project(loaded.config, config_path.parent if config_path else Path("."))
-    targets = targets_for(paths, flags=flags, environ=environ, project=project)
-    location = state_path(paths, flag=state, environ=environ, project=project)
-    with Inventory.open(location) as inventory:
-        serial, records = inventory.snapshot()
-        made = asyncio.run(_plan(targets, desired, records, inventory, at, serial))
-    return Planned(made, targets, location)
+    """Load, refresh and plan: what `reconciler plan` shows. Writes nothing, except to
+    finish the records of an apply that was killed (see `applying.recovery`)."""
+    run = _prepare(paths, flags=flags, state=state, selector=selector, environ=environ)
+    with Inventory.open(run.state) as inventory:
+        return asyncio.run(_plan(run, inventory, at))
 
 
-async def _plan(
-    targets: Targets,
-    desired: Desired,
-    records: Sequence[SessionRecord],
-    inventory: Inventory,
-    at: datetime | None,
-    serial: int,
-) -> Plan:
-    async with connect(targets) as clients:
-        # The one reading of time: the server's clock (local only if it sends none).
-        now = at or await clients.coviu.server_time() or datetime.now(UTC)
-        observation = await observe(
-            clients,
-            records,
-            desired.approvals,
-            now=now,
-            hash_id=inventory.hash_id,
-            desired=desired.sessions,
-        )
-    return make_plan(
-        desired,
+async def _plan(run: _Run, inventory: Inventory, at: datetime | None) -> Planned:
+    async with connect(run.targets) as clients:
+        recovered, busy = await _recover_if_free(clients, inventory)
+        made = await _make(clients, run, inventory, at)
+    return Planned(made, run.targets, run.state, recovered, busy)
+
+
+async def _make(clients: Clients, run: _Run, inventory: Inventory, at: datetime | None) -> Plan:
+    """Refresh and plan, from the inventory as it is now."""
+    serial, records = inventory.snapshot()
+    # The one reading of time: the server's clock (local only if it sends none).
+    now = at or await clients.coviu.server_time() or datetime.now(UTC)
+    observation = await observe(
+        clients,
+        records,
+        run.desired.approvals,
+        now=now,
+        hash_id=inventory.hash_id,
+        desired=run.desired.sessions,
+    )
+    made = make_plan(
+        run.desired,
         records,
         observation,
         now=now,
         simulated=at is not None,
         inventory_serial=serial,
     )
+    return replace(made, paths=run.paths, inventory_lineage=inventory.lineage)
+
+
+async def _recover_if_free(
+    clients: Clients, inventory: Inventory
+) -> tuple[tuple[Recovered, ...], LockInfo | None]:
+    """Resolve an interrupted apply's writes, if there are any and no apply is running."""
+    if not inventory.exists or not inventory.pending():
+        return (), None
+    try:
+        _lock(inventory, holder="reconciler plan (recovery)")
+    except LockedError as held:
+        return (), held.lock
+    try:
+        return await recover(clients, inventory, wall=_wall), None
+    finally:
+        inventory.unlock()
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What an apply did, and where."""
+
+    report: Report
+    targets: Targets
+    state: Path
+    took_over: LockInfo | None = None
+    """The lock of a run that had died, which this one took over."""
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """How an apply talks to the person running it (the CLI fills these in)."""
+
+    show: Callable[[Plan], None] = lambda plan: None
+    """Called with the plan before anything is applied."""
+    confirm: Callable[[Plan], bool] | None = None
+    """Asked before applying a fresh plan that has actions; None: do not ask."""
+    starting: Callable[[Plan], None] = lambda plan: None
+    """Called when the plan's actions are about to run (after confirmation)."""
+    result: Callable[[Result], None] | None = None
+    """Called as each action ends."""
+    recovered: Callable[[Recovered], None] = lambda recovered: None
+
+
+def apply(
+    paths: Sequence[Path],
+    *,
+    flags: Urls,
+    state: str | None,
+    selector: Sequence[str] = (),
+    environ: Mapping[str, str],
+    parallelism: int = 4,
+    hooks: Hooks | None = None,
+) -> Applied:
+    """Plan the manifests under `paths` and apply the plan, holding the inventory's lock."""
+    run = _prepare(paths, flags=flags, state=state, selector=selector, environ=environ)
+    return _applying(run, None, parallelism, hooks or Hooks())
+
+
+def apply_saved(
+    plan_file: Path,
+    *,
+    flags: Urls,
+    state: str | None,
+    environ: Mapping[str, str],
+    parallelism: int = 4,
+    hooks: Hooks | None = None,
+) -> Applied:
+    """Apply the plan saved in `plan_file` exactly, or refuse it whole."""
+    try:
+        text = plan_file.read_bytes()
+    except OSError as error:
+        raise InputError(f"{plan_file}: cannot read the plan: {error.strerror or error}") from None
+    try:
+        saved, made_for = read_plan(text)
+    except InputError as error:
+        raise InputError(f"{plan_file}: {error}") from None
+    paths = [Path(path) for path in saved.paths]
+    run = _prepare(paths, flags=flags, state=state, selector=saved.selector, environ=environ)
+    # Checked before the inventory is opened: a refused plan leaves nothing behind.
+    refuse_changed_world(
+        saved,
+        digest=run.desired.digest,
+        serial=saved.inventory_serial,
+        lineage=saved.inventory_lineage,
+        targets=run.targets.describe(),
+        made_for=made_for,
+    )
+    return _applying(run, (saved, made_for), parallelism, hooks or Hooks())
+
+
+def _applying(
+    run: _Run,
+    saved: tuple[Plan, Mapping[str, str]] | None,
+    parallelism: int,
+    hooks: Hooks,
+) -> Applied:
+    with _locked(run.state) as (inventory, lock):
+        report = asyncio.run(_apply(run, inventory, saved, parallelism, hooks))
+    return Applied(report, run.targets, run.state, lock.taken_over)
+
+
+async def _apply(
+    run: _Run,
+    inventory: Inventory,
+    saved: tuple[Plan, Mapping[str, str]] | None,
+    parallelism: int,
+    hooks: Hooks,
+) -> Report:
+    async with connect(run.targets) as clients:
+        recovered = await recover(clients, inventory, wall=_wall)
+        for each in recovered:
+            hooks.recovered(each)
+        if saved is None:
+            chosen = await _make(clients, run, inventory, None)
+        else:
+            chosen, made_for = saved
+            refuse_changed_world(
+                chosen,
+                digest=run.desired.digest,
+                serial=inventory.serial,
+                lineage=inventory.lineage,
+                targets=run.targets.describe(),
+                made_for=made_for,
+            )
+        hooks.show(chosen)
+        if saved is None and chosen.actions and hooks.confirm and not hooks.confirm(chosen):
+            return Report(chosen, recovered=recovered, declined=True)
+        if chosen.actions:
+            refuse_expired(chosen, await _server_now(clients))
+        hooks.starting(chosen)
+        applier = Applier(
+            clients=clients,
+            inventory=inventory,
+            desired=run.desired,
+            run=uuid.uuid4().hex,
+            wall=_wall,
+            parallelism=parallelism,
+            on_result=hooks.result,
+        )
+        results = await applier.apply(chosen)
+        settle_applied(inventory, run.desired, chosen, results, now=_wall())
+    return Report(chosen, results, recovered)
+
+
+async def _server_now(clients: Clients) -> datetime:
+    """The server's time now: a fresh answer's Date (a confirmation may have taken long)."""
+    probe = await clients.coviu.probe()
+    return probe.server_time or datetime.now(UTC)
+
+
+@contextmanager
+def _locked(location: Path) -> Iterator[tuple[Inventory, LockInfo]]:
+    """The inventory, created if need be, locked for this run until the block ends."""
+    with Inventory.open(location, create=True) as inventory:
+        lock = _lock(inventory, holder=APPLY_HOLDER)
+        try:
+            yield inventory, lock
+        finally:
+            held = inventory.lock_info()
+            if held is not None and held.pid == lock.pid and held.host == lock.host:
+                inventory.unlock()
+
+
+def _lock(inventory: Inventory, *, holder: str) -> LockInfo:
+    return inventory.lock(holder, os.getpid(), socket.gethostname(), _wall(), abandoned=_abandoned)
+
+
+def _abandoned(lock: LockInfo) -> bool:
+    """A lock whose run has died: taken on this host by a process that no longer runs."""
+    if lock.host != socket.gethostname() or lock.pid == os.getpid():
+        return False
+    try:
+        os.kill(lock.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it runs, as another user
+    return False
+
+
+def _wall() -> datetime:
+    """The local clock: only for when the journal and records were written."""
+    return datetime.now(UTC)

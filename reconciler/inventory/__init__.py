@@ -10,6 +10,7 @@ because the ids themselves are never kept (DESIGN.md §9).
 from __future__ import annotations
 
 from reconciler.inventory.connection import BUSY_TIMEOUT_SECONDS, InventoryError
+from reconciler.inventory.journal import Entry, State
 from reconciler.inventory.lock import LockedError, LockInfo
 from reconciler.inventory.records import session_key
 from reconciler.inventory.schema import SCHEMA_VERSION
@@ -19,9 +20,11 @@ __all__ = [
     "BUSY_TIMEOUT_SECONDS",
     "SCHEMA_VERSION",
     "Batch",
+    "Entry",
     "Inventory",
     "InventoryError",
     "LockInfo",
     "LockedError",
+    "State",
     "session_key",
 ]

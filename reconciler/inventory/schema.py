@@ -71,7 +71,27 @@ def _lock(connection: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_identity_and_records, _lock)
+def _journal(connection: sqlite3.Connection) -> None:
+    """Version 3: the apply journal. Each write an apply makes is recorded as an intent
+    before its call and settled with its outcome after it, so a run killed in between
+    leaves a `pending` row that the next run resolves (DESIGN.md §4, §9: no join ids)."""
+    connection.execute(
+        """CREATE TABLE journal (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run TEXT NOT NULL,
+            target TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            intent TEXT NOT NULL,
+            state TEXT NOT NULL,
+            result TEXT,
+            started_at TEXT NOT NULL,
+            ended_at TEXT
+        )"""
+    )
+    connection.execute("CREATE INDEX journal_pending ON journal (state) WHERE state = 'pending'")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_identity_and_records, _lock, _journal)
 """In order; never edit one that has shipped, append a new one."""
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -17,14 +17,15 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+from reconciler.inventory import journal, records
 from reconciler.inventory import lock as locks
-from reconciler.inventory import records
 from reconciler.inventory.connection import (
     BUSY_TIMEOUT_SECONDS,
     InventoryError,
@@ -33,6 +34,7 @@ from reconciler.inventory.connection import (
     guarded,
     transaction,
 )
+from reconciler.inventory.journal import Entry, State
 from reconciler.inventory.lock import LockedError, LockInfo
 from reconciler.inventory.schema import migrate
 from reconciler.planning.state import SessionRecord
@@ -65,6 +67,19 @@ class Batch:
         changed = records.delete(self._connection, key)
         self.changed |= changed
         return changed
+
+    def intend(self, *, run: str, target: str, kind: str, intent: Mapping[str, Any]) -> int:
+        """Journal a write about to be made (see `journal`); the entry's id. Journal
+        entries do not move the serial: they are not records."""
+        self._check_open()
+        return journal.begin(
+            self._connection, run=run, target=target, kind=kind, intent=intent, now=self._now
+        )
+
+    def settle(self, entry_id: int, state: State, result: Mapping[str, Any] | None) -> None:
+        """Record the outcome of journal entry `entry_id`."""
+        self._check_open()
+        journal.end(self._connection, entry_id, state=state, result=result, now=self._now)
 
     def close(self) -> None:
         """Refuse writes from now on: the transaction has ended."""
@@ -162,6 +177,17 @@ class Inventory:
         with guarded(self._path, "read the inventory"):
             return records.read_one(self._connection, key, path=self._path)
 
+    def pending(self) -> tuple[Entry, ...]:
+        """Journal entries no run has settled: writes of a run that was killed (or that
+        is still running, if someone holds the lock)."""
+        with guarded(self._path, "read the journal"):
+            return journal.pending(self._connection, path=self._path)
+
+    def journal(self, limit: int = 50) -> tuple[Entry, ...]:
+        """The latest journal entries, oldest first."""
+        with guarded(self._path, "read the journal"):
+            return journal.recent(self._connection, limit=limit, path=self._path)
+
     def hash_id(self, participant_id: str) -> str:
         """The keyed hash that stands for a participant id at rest and in output."""
         digest = hmac.new(self._salt, participant_id.encode("utf-8"), hashlib.sha256)
@@ -188,16 +214,27 @@ class Inventory:
             if batch.changed:
                 self._connection.execute("UPDATE meta SET value = value + 1 WHERE key = 'serial'")
 
-    def lock(self, holder: str, pid: int, host: str, now: datetime) -> LockInfo:
-        """Take the lock for `holder`, or raise `LockedError` saying who has it."""
+    def lock(
+        self,
+        holder: str,
+        pid: int,
+        host: str,
+        now: datetime,
+        *,
+        abandoned: Callable[[LockInfo], bool] | None = None,
+    ) -> LockInfo:
+        """Take the lock for `holder`, or raise `LockedError` saying who has it.
+
+        A lock for which `abandoned(lock)` is true (its run is known to be gone) is
+        taken over; `taken_over` on the answer says whose it was.
+        """
         self._require_file("lock")
         info = LockInfo(holder=holder, pid=pid, host=host, acquired_at=now)
         with (
             guarded(self._path, "lock the inventory"),
             transaction(self._connection, write=True),
         ):
-            locks.take(self._connection, info, path=self._path)
-        return info
+            return locks.take(self._connection, info, path=self._path, abandoned=abandoned)
 
     def unlock(self) -> LockInfo | None:
         """Remove the lock, whoever holds it; the lock removed, if there was one."""

@@ -25,6 +25,8 @@ def plan_document(plan: Plan, *, targets: dict[str, str] | None = None) -> dict[
         "valid_until": _instant(plan.valid_until),
         "manifest_digest": plan.manifest_digest,
         "inventory_serial": plan.inventory_serial,
+        "inventory_lineage": plan.inventory_lineage,
+        "scope": {"paths": list(plan.paths), "selector": dict(sorted(plan.selector.items()))},
         "targets": dict(targets or {}),
         "summary": {
             **plan.counts,

@@ -9,6 +9,7 @@ show a plan; the applier executes one; `to_document()` is its versioned JSON for
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
@@ -175,6 +176,12 @@ class Plan:
     """How many manifests (after --selector) the plan compared with live."""
     zone: tzinfo | None = None
     """The offset most manifests write their times in: plan-wide times are shown in it."""
+    paths: tuple[str, ...] = ()
+    """The PATHs the plan was made from, as given: `apply PLANFILE` reads them again."""
+    selector: Mapping[str, str] = field(default_factory=dict)
+    """The --selector the plan was made with."""
+    inventory_lineage: str = ""
+    """Which inventory the plan was made from (empty: none existed yet)."""
 
     @property
     def expired_on_arrival(self) -> bool:

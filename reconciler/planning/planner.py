@@ -46,6 +46,7 @@ def make_plan(
         inventory_serial=inventory_serial,
         considered=len(desired.sessions) + len(desired.approvals),
         zone=_usual_zone(desired),
+        selector=dict(desired.selector),
     )
 
 

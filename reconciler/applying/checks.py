@@ -1,0 +1,70 @@
+"""Whether a plan may be applied at all: the checks made before its first call.
+
+A saved plan is applied exactly or not at all: it is refused whole when the world it was
+made from is no longer the world it would change (other manifests, another inventory or
+inventory serial, other API targets), when it was simulated with --at, and, like any
+plan, once it has expired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from reconciler.errors import ReconcilerError
+from reconciler.planning import Plan
+from reconciler.planning.times import write_instant
+
+_AGAIN = "make a new plan"
+
+
+class PlanRefusedError(ReconcilerError):
+    """A plan that may not be applied; nothing was changed."""
+
+
+def refuse_changed_world(
+    plan: Plan,
+    *,
+    digest: str,
+    serial: int,
+    lineage: str,
+    targets: Mapping[str, str],
+    made_for: Mapping[str, str],
+) -> None:
+    """Refuse a saved plan made from other manifests, inventory or targets than these."""
+    if plan.simulated:
+        raise PlanRefusedError(
+            f"the plan was simulated with --at {write_instant(plan.created_at)}: it shows what"
+            f" would happen then and cannot be applied; {_AGAIN} without --at"
+        )
+    if dict(made_for) != dict(targets):
+        raise PlanRefusedError(
+            f"the plan was made against {_where(made_for)}, but this run would apply it to"
+            f" {_where(targets)}; {_AGAIN} against the target to change"
+        )
+    if digest != plan.manifest_digest:
+        raise PlanRefusedError(
+            "the manifests changed since the plan was made (their digest differs);"
+            f" {_AGAIN} from the manifests as they are"
+        )
+    if plan.inventory_lineage and lineage != plan.inventory_lineage:
+        raise PlanRefusedError(f"the plan was made from another inventory; {_AGAIN} with this one")
+    if serial != plan.inventory_serial:
+        raise PlanRefusedError(
+            f"the inventory changed since the plan was made (serial {plan.inventory_serial},"
+            f" now {serial}): another apply ran, or an interrupted one was recovered; {_AGAIN}"
+        )
+
+
+def refuse_expired(plan: Plan, now: datetime) -> None:
+    """Refuse a plan whose earliest action is no longer safely legal at `now`."""
+    if plan.valid_until is not None and now >= plan.valid_until:
+        raise PlanRefusedError(
+            f"the plan expired at {write_instant(plan.valid_until)} (the server's time is"
+            f" {write_instant(now)}): an action in it is, or is about to be, no longer"
+            f" allowed; {_AGAIN}"
+        )
+
+
+def _where(targets: Mapping[str, str]) -> str:
+    return ", ".join(f"{name} {url}" for name, url in sorted(targets.items())) or "no target"
