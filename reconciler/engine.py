@@ -18,6 +18,7 @@ from pathlib import Path
 
 from reconciler.applying import (
     Applier,
+    PlanRefusedError,
     Recovered,
     Report,
     Result,
@@ -31,6 +32,7 @@ from reconciler.clients import (
     Clients,
     Probe,
     Targets,
+    Tuning,
     Urls,
     choose_targets,
     connect,
@@ -289,10 +291,12 @@ def apply(
     environ: Mapping[str, str],
     parallelism: int = 4,
     hooks: Hooks | None = None,
+    tuning: Tuning | None = None,
 ) -> Applied:
-    """Plan the manifests under `paths` and apply the plan, holding the inventory's lock."""
+    """Plan the manifests under `paths` and apply the plan, holding the inventory's lock.
+    (`tuning`: how hard the clients retry; tests make the waits short.)"""
     run = _prepare(paths, flags=flags, state=state, selector=selector, environ=environ)
-    return _applying(run, None, parallelism, hooks or Hooks())
+    return _applying(run, None, parallelism, hooks or Hooks(), tuning)
 
 
 def apply_saved(
@@ -303,6 +307,7 @@ def apply_saved(
     environ: Mapping[str, str],
     parallelism: int = 4,
     hooks: Hooks | None = None,
+    tuning: Tuning | None = None,
 ) -> Applied:
     """Apply the plan saved in `plan_file` exactly, or refuse it whole."""
     try:
@@ -315,16 +320,19 @@ def apply_saved(
         raise InputError(f"{plan_file}: {error}") from None
     paths = [Path(path) for path in saved.paths]
     run = _prepare(paths, flags=flags, state=state, selector=saved.selector, environ=environ)
-    # Checked before the inventory is opened: a refused plan leaves nothing behind.
-    refuse_changed_world(
-        saved,
-        digest=run.desired.digest,
-        serial=saved.inventory_serial,
-        lineage=saved.inventory_lineage,
-        targets=run.targets.describe(),
-        made_for=made_for,
-    )
-    return _applying(run, (saved, made_for), parallelism, hooks or Hooks())
+    try:
+        # Checked before the inventory is opened too: a refused plan leaves nothing behind.
+        refuse_changed_world(
+            saved,
+            digest=run.desired.digest,
+            serial=saved.inventory_serial,
+            lineage=saved.inventory_lineage,
+            targets=run.targets.describe(),
+            made_for=made_for,
+        )
+        return _applying(run, (saved, made_for), parallelism, hooks or Hooks(), tuning)
+    except PlanRefusedError as error:
+        raise PlanRefusedError(f"{plan_file}: refused: {error}") from None
 
 
 def _applying(
@@ -332,9 +340,10 @@ def _applying(
     saved: tuple[Plan, Mapping[str, str]] | None,
     parallelism: int,
     hooks: Hooks,
+    tuning: Tuning | None,
 ) -> Applied:
     with _locked(run.state) as (inventory, lock):
-        report = asyncio.run(_apply(run, inventory, saved, parallelism, hooks))
+        report = asyncio.run(_apply(run, inventory, saved, parallelism, hooks, tuning))
     return Applied(report, run.targets, run.state, lock.taken_over)
 
 
@@ -344,8 +353,9 @@ async def _apply(
     saved: tuple[Plan, Mapping[str, str]] | None,
     parallelism: int,
     hooks: Hooks,
+    tuning: Tuning | None,
 ) -> Report:
-    async with connect(run.targets) as clients:
+    async with connect(run.targets, tuning=tuning) as clients:
         recovered = await recover(clients, inventory, wall=_wall)
         for each in recovered:
             hooks.recovered(each)
