@@ -30,6 +30,7 @@ from reconciler.errors import ReconcilerError
 
 if TYPE_CHECKING:
     from reconciler.applying import Recovered, Result
+    from reconciler.inventory import LockInfo
     from reconciler.manifests import ManifestSet, Problem
     from reconciler.planning import Plan
 
@@ -248,6 +249,7 @@ def plan_command(
         at=_time_option("--at", at_text),
         environ=os.environ,
     )
+    _tell_recovery(planned.recovered, planned.busy)
     where = planned.targets.describe()
     targets = {"coviu": where["coviu"], "auvious": where["auvious"]}
     document = show.as_json(planned.plan, targets=targets)
@@ -265,6 +267,20 @@ def plan_command(
         colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         click.echo(show.as_text(planned.plan, where=said, colour=colour), nl=False)
     sys.exit(planned.plan.exit_code() if detailed_exitcode else 0)
+
+
+def _tell_recovery(recovered: Sequence[Recovered], busy: LockInfo | None) -> None:
+    """On stderr: what an interrupted apply had done, or that an apply is running."""
+    from reconciler.render import apply as view
+
+    for found in recovered:
+        click.echo(view.recovered_line(found), err=True)
+    if busy is not None:
+        click.echo(
+            f"note: {busy.describe()} holds the inventory: changes it is making now are"
+            " not in this plan",
+            err=True,
+        )
 
 
 @main.command("apply", cls=_UsageErrorIsOne)
