@@ -704,6 +704,7 @@ def serve_command(
 
 
 @emulator.command("clock")
+@click.argument("path", required=False, default=Path("."), type=click.Path(path_type=Path))
 @click.option("--set", "set_text", metavar="TIME", help="Set the clock (ISO 8601 or RFC 1123).")
 @click.option(
     "--advance",
@@ -712,18 +713,28 @@ def serve_command(
     help="Move the clock by 30m, 1h30m, PT2H, -1h …",
 )
 @click.option(
-    "--db", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DB, show_default=True
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The database [default: .reconciler/emulator.db under the project of PATH].",
 )
-def clock_command(set_text: str | None, advance_text: str | None, db: Path) -> None:
-    """Show or move the embedded emulator's clock."""
+@_reporting_errors
+def clock_command(
+    path: Path, set_text: str | None, advance_text: str | None, db: Path | None
+) -> None:
+    """Show or move the embedded emulator's clock (PATH, default ., finds reconciler.yaml:
+    the database lives beside it, as plan and apply use it)."""
+    from reconciler import engine
+
     try:
         to = parse_time(set_text) if set_text else None
         advance = parse_duration(advance_text) if advance_text else None
     except (TimeFormatError, DurationError) as error:
         _fail(str(error))
         return
+    project = engine.Project.of([path])
+    db = db or engine.embedded_db(project)
     try:
-        now = move_clock(db, to=to, advance=advance)
+        now = move_clock(db, to=to, advance=advance, initial=project.config.emulator.clock)
     except TimeFormatError as error:
         _fail(str(error))
         return

@@ -112,14 +112,21 @@ def targets_for(
     project: Project | None = None,
 ) -> Targets:
     """The API targets for a manifest tree: flag > environment > reconciler.yaml > embedded."""
-    config = (project or Project.of(paths)).config
+    project = project or Project.of(paths)
+    config = project.config
     return choose_targets(
         flags=flags,
         environ=environ,
         config=Urls(coviu=config.coviu_url, auvious=config.auvious_url),
-        embedded_db=DEFAULT_DB,
+        embedded_db=embedded_db(project),
         embedded_clock=config.emulator.clock,
     )
+
+
+def embedded_db(project: Project) -> Path:
+    """The embedded emulator's database: beside the inventory, under the project's root,
+    so every command of a project meets the same live state from whichever folder."""
+    return project.root / DEFAULT_DB
 
 
 @dataclass(frozen=True)

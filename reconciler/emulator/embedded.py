@@ -11,10 +11,15 @@ DEFAULT_DB = Path(".reconciler") / "emulator.db"
 
 
 def move_clock(
-    db: Path, *, to: datetime | None = None, advance: timedelta | None = None
+    db: Path,
+    *,
+    to: datetime | None = None,
+    advance: timedelta | None = None,
+    initial: datetime | None = None,
 ) -> datetime:
-    """Set or advance the clock of an emulator database (created if missing); return it."""
-    store = Store(db, initial_clock=to)
+    """Set or advance the clock of an emulator database; return it. A missing database is
+    created with its clock at `initial` (default: the local clock)."""
+    store = Store(db, initial_clock=to or initial)
     try:
         with store.transaction():
             if to is not None:
