@@ -264,6 +264,22 @@ def test_plan_writes_nothing_but_the_emulators_own_database(tree: Path) -> None:
     assert {path for path in written if not path.startswith(".reconciler/emulator.db")} == set()
 
 
+def test_the_embedded_emulator_lives_beside_the_inventory_whichever_folder_runs(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(session("first"))
+    (tree / "team").mkdir()
+    monkeypatch.chdir(tree / "team")
+
+    # From a subfolder, naming the project: its clock, its database, nothing here.
+    shown = reconciler("emulator", "clock", "..")
+    assert shown.out.strip() == "2026-12-03T22:00:00Z"  # reconciler.yaml's 09:00 +11:00
+    assert plan("..", "--detailed-exitcode").code == 2
+
+    assert (tree / ".reconciler" / "emulator.db").exists()
+    assert list((tree / "team").iterdir()) == []
+
+
 # Exit codes
 
 
