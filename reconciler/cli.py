@@ -341,6 +341,12 @@ def apply_command(
     if saved and (len(paths) > 1 or selector):
         _fail("a saved plan is applied alone: give only PLANFILE (it names its own PATHs)")
     interactive = sys.stdin.isatty()
+    if not saved and not auto_approve and output_format == "json":
+        _fail(
+            "--format json shows no plan to approve: pass --auto-approve, or apply a"
+            " saved plan (`reconciler plan --out plan.json`, then `reconciler apply"
+            " plan.json --format json`)"
+        )
     if not saved and not auto_approve and not interactive:
         _fail(
             "refusing to apply without confirmation: there is no terminal to ask on. Review"
@@ -359,8 +365,10 @@ def apply_command(
         if auto_approve:
             return True
         click.echo("", err=True)
+        count = len(plan.actions)
+        these = "this action" if count == 1 else f"these {count} actions"
         answer = click.prompt(
-            f"Apply these {len(plan.actions)} actions? Only 'yes' will be accepted",
+            f"Apply {these}? Only 'yes' will be accepted",
             default="",
             show_default=False,
             err=True,

@@ -65,9 +65,9 @@ T = TypeVar("T")
 Step = tuple[Outcome, str, str | None]
 """What an action came to: its outcome, why (or what to know), the session concerned."""
 
-_PARTICIPANT_KINDS = frozenset(
-    {Kind.ADD_PARTICIPANT, Kind.UPDATE_PARTICIPANT, Kind.CANCEL_PARTICIPANT}
-)
+_AFTER_UPDATE = frozenset({Kind.ADD_PARTICIPANT, Kind.UPDATE_PARTICIPANT})
+"""Participant changes that run after their session's update, and so wait for it (a
+participant cancel runs with the cancellations, before any update)."""
 
 
 class Applier:
@@ -163,7 +163,7 @@ class Applier:
             )
             if found is None:
                 self._settle(entry, State.NOT_APPLIED, {"error": str(error)})
-                return Outcome.FAILED, f"{error}; no such session exists: it was not created", None
+                return Outcome.FAILED, _not_made(error, "session", "created", "creates"), None
             (created, participants), note = found, "its answer was lost; found the session it made"
         except ApiError as error:
             self._settle(entry, State.FAILED, {"error": str(error)})
@@ -243,8 +243,7 @@ class Applier:
             found = await calls.find_added(coviu, session_id, fields, taken=taken, hash_id=hash_id)
             if found is None:
                 self._settle(entry, State.NOT_APPLIED, {"error": str(error)})
-                gone = f"{error}; no such participant exists: it was not added"
-                return Outcome.FAILED, gone, session_id
+                return Outcome.FAILED, _not_made(error, "participant", "added", "adds"), session_id
             added, note = found, "its answer was lost; found the participant it made"
         except ApiError as error:
             self._settle(entry, State.FAILED, {"error": str(error)})
@@ -386,10 +385,17 @@ def _waiting_on(
     item: Item, updates: Mapping[str | None, int], results: Mapping[int, Result]
 ) -> str | None:
     """Why a participant change cannot start: its session's update did not apply."""
-    waited = updates.get(item.session_id) if item.kind in _PARTICIPANT_KINDS else None
+    waited = updates.get(item.session_id) if item.kind in _AFTER_UPDATE else None
     if waited is None or results[waited].outcome is Outcome.APPLIED:
         return None
     return f"its session's update was {results[waited].outcome.value.replace('_', ' ')}"
+
+
+def _not_made(error: OutcomeUnknownError, what: str, done: str, does: str) -> str:
+    return (
+        f"{error.call}: {error.happened}, and no {what} like it exists: it was not"
+        f" {done} (the next apply {does} it)"
+    )
 
 
 def _made(record: SessionRecord) -> dict[str, Any]:

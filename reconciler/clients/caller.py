@@ -237,9 +237,9 @@ class Caller:
         if failure is Failure.UNKNOWN and not call.idempotent:
             return OutcomeUnknownError(
                 self._info(call),
-                f"the answer was lost ({type(error).__name__}: {what}), so it is not known"
-                " whether this create happened. It was not sent again, so the object exists"
-                " at most once: look for it before creating it again",
+                f"the answer was lost ({type(error).__name__}: {what})",
+                ", so it is not known whether this create happened. It was not sent again,"
+                " so the object exists at most once: look for it before creating it again",
                 lookup=call.lookup,
             )
         return ApiUnavailableError(
@@ -263,8 +263,9 @@ class Caller:
         if failure is Failure.UNKNOWN and not call.idempotent:
             return OutcomeUnknownError(
                 info,
-                f"the service answered {status} ({reason}) and may or may not have created"
-                " the object. It was not sent again: look for it before creating it again",
+                f"the service answered {status} ({reason})",
+                " and may or may not have created the object. It was not sent again: look"
+                " for it before creating it again",
                 lookup=call.lookup,
             )
         if failure is not None:

@@ -80,6 +80,9 @@ class OutcomeUnknownError(ApiError):
     so the caller can look before creating again.
     """
 
-    def __init__(self, call: CallInfo, message: str, *, lookup: Any) -> None:
-        super().__init__(call, message)
+    def __init__(self, call: CallInfo, happened: str, message: str, *, lookup: Any) -> None:
+        super().__init__(call, f"{happened}{message}")
         self.lookup = lookup
+        self.happened = happened
+        """What became of the answer, in words safe to show: `the service answered 500
+        (…)` or `the answer was lost (ReadError: …)`."""
