@@ -26,6 +26,7 @@ from reconciler.applying import (
     refuse_changed_world,
     refuse_expired,
     settle_applied,
+    unvouched,
 )
 from reconciler.clients import (
     ApiError,
@@ -254,13 +255,10 @@ async def _recover_if_free(
     if not inventory.exists or not inventory.pending():
         return (), None
     try:
-        _lock(inventory, holder="reconciler plan (recovery)")
+        with _holding(inventory, "reconciler plan (recovery)"):
+            return await recover(clients, inventory, wall=_wall), None
     except LockedError as held:
         return (), held.lock
-    try:
-        return await recover(clients, inventory, wall=_wall), None
-    finally:
-        inventory.unlock()
 
 
 @dataclass(frozen=True)
@@ -349,38 +347,59 @@ def _applying(
     hooks: Hooks,
     tuning: Tuning | None,
 ) -> Applied:
-    with _locked(run.state) as (inventory, lock):
-        report = asyncio.run(_apply(run, inventory, saved, parallelism, hooks, tuning))
+    with Inventory.open(run.state, create=True) as inventory, _holding(inventory) as lock:
+        # Two event loops, the question between them: Ctrl-C at the prompt must stop
+        # the run at once, and an event loop would only cancel its task.
+        recovered, chosen, fresh = asyncio.run(_planning(run, inventory, saved, hooks, tuning))
+        hooks.show(chosen)
+        if saved is None and chosen.actions and hooks.confirm and not hooks.confirm(chosen):
+            report = Report(chosen, recovered=recovered, declined=True)
+        else:
+            results = asyncio.run(
+                _executing(run, inventory, chosen, fresh, parallelism, hooks, tuning)
+            )
+            report = Report(chosen, results, recovered)
     return Applied(report, run.targets, run.state, lock.taken_over)
 
 
-async def _apply(
+async def _planning(
     run: _Run,
     inventory: Inventory,
     saved: tuple[Plan, Mapping[str, str]] | None,
-    parallelism: int,
     hooks: Hooks,
     tuning: Tuning | None,
-) -> Report:
+) -> tuple[tuple[Recovered, ...], Plan, Plan]:
+    """Recover, then plan: the plan to apply (fresh, or the saved one if it still may be
+    applied) and a fresh plan (the same one, for a fresh apply)."""
     async with connect(run.targets, tuning=tuning) as clients:
         recovered = await recover(clients, inventory, wall=_wall)
         for each in recovered:
             hooks.recovered(each)
-        if saved is None:
-            chosen = await _make(clients, run, inventory, None)
-        else:
-            chosen, made_for = saved
-            refuse_changed_world(
-                chosen,
-                digest=run.desired.digest,
-                serial=inventory.serial,
-                lineage=inventory.lineage,
-                targets=run.targets.describe(),
-                made_for=made_for,
-            )
-        hooks.show(chosen)
-        if saved is None and chosen.actions and hooks.confirm and not hooks.confirm(chosen):
-            return Report(chosen, recovered=recovered, declined=True)
+        fresh = await _make(clients, run, inventory, None)
+    if saved is None:
+        return recovered, fresh, fresh
+    chosen, made_for = saved
+    refuse_changed_world(
+        chosen,
+        digest=run.desired.digest,
+        serial=inventory.serial,
+        lineage=inventory.lineage,
+        targets=run.targets.describe(),
+        made_for=made_for,
+    )
+    return recovered, chosen, fresh
+
+
+async def _executing(
+    run: _Run,
+    inventory: Inventory,
+    chosen: Plan,
+    fresh: Plan,
+    parallelism: int,
+    hooks: Hooks,
+    tuning: Tuning | None,
+) -> tuple[Result, ...]:
+    async with connect(run.targets, tuning=tuning) as clients:
         if chosen.actions:
             refuse_expired(chosen, await _server_now(clients))
         hooks.starting(chosen)
@@ -393,9 +412,11 @@ async def _apply(
             parallelism=parallelism,
             on_result=hooks.result,
         )
-        results = await applier.apply(chosen)
-        settle_applied(inventory, run.desired, chosen, results, now=_wall())
-    return Report(chosen, results, recovered)
+        # A saved action runs only as the fresh plan would run it: what a hand-edited
+        # file says beyond the manifests and the inventory is never sent.
+        results = await applier.apply(chosen, unvouched=unvouched(chosen, fresh))
+    settle_applied(inventory, run.desired, fresh, results, now=_wall())
+    return results
 
 
 async def _server_now(clients: Clients) -> datetime:
@@ -405,25 +426,32 @@ async def _server_now(clients: Clients) -> datetime:
 
 
 @contextmanager
-def _locked(location: Path) -> Iterator[tuple[Inventory, LockInfo]]:
-    """The inventory, created if need be, locked for this run until the block ends."""
-    with Inventory.open(location, create=True) as inventory:
-        lock = _lock(inventory, holder=APPLY_HOLDER)
-        try:
-            yield inventory, lock
-        finally:
-            held = inventory.lock_info()
-            if held is not None and held.pid == lock.pid and held.host == lock.host:
-                inventory.unlock()
+def _holding(inventory: Inventory, holder: str = APPLY_HOLDER) -> Iterator[LockInfo]:
+    """The inventory's lock, for this process until the block ends (an abandoned lock
+    is taken over: see `_abandoned`); released only if it is still this process's."""
+    lock = inventory.lock(holder, os.getpid(), this_host(), _wall(), abandoned=_abandoned)
+    try:
+        yield lock
+    finally:
+        held = inventory.lock_info()
+        if held is not None and (held.pid, held.host) == (lock.pid, lock.host):
+            inventory.unlock()
 
 
-def _lock(inventory: Inventory, *, holder: str) -> LockInfo:
-    return inventory.lock(holder, os.getpid(), socket.gethostname(), _wall(), abandoned=_abandoned)
+def this_host() -> str:
+    """Where this process runs, as a lock names it: the host name, and the PID namespace
+    where the system tells it (containers sharing a host name have their own pids)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")  # pid:[4026531836]
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()} {namespace}"
 
 
 def _abandoned(lock: LockInfo) -> bool:
-    """A lock whose run has died: taken on this host by a process that no longer runs."""
-    if lock.host != socket.gethostname() or lock.pid == os.getpid():
+    """A lock whose run has died: taken in this host's PID namespace by a process that no
+    longer runs."""
+    if lock.host != this_host() or lock.pid == os.getpid():
         return False
     try:
         os.kill(lock.pid, 0)

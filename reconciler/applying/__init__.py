@@ -6,7 +6,12 @@ so that a run killed at any moment is recovered by the next one (DESIGN.md §2, 
 `settle_applied()` records what the manifests now match. Results come as a `Report`.
 """
 
-from reconciler.applying.checks import PlanRefusedError, refuse_changed_world, refuse_expired
+from reconciler.applying.checks import (
+    PlanRefusedError,
+    refuse_changed_world,
+    refuse_expired,
+    unvouched,
+)
 from reconciler.applying.executor import Applier, settle_applied
 from reconciler.applying.recovery import recover
 from reconciler.applying.report import Outcome, Recovered, Report, Result
@@ -22,4 +27,5 @@ __all__ = [
     "refuse_changed_world",
     "refuse_expired",
     "settle_applied",
+    "unvouched",
 ]

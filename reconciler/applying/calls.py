@@ -9,6 +9,7 @@ one that the inventory already records for something else.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from reconciler.clients import (
@@ -21,7 +22,13 @@ from reconciler.clients import (
 )
 from reconciler.clients import LiveParticipant as ApiParticipant
 from reconciler.clients import LiveSession as ApiSession
-from reconciler.planning import DesiredParticipant, DesiredSession, Item, ParticipantRecord
+from reconciler.planning import (
+    DesiredParticipant,
+    DesiredSession,
+    Item,
+    ParticipantRecord,
+    SessionRecord,
+)
 from reconciler.refresh import participant
 
 HashId = Callable[[str], str]
@@ -62,6 +69,31 @@ def session_changes(item: Item) -> SessionChanges:
 
 def participant_changes(item: Item) -> ParticipantChanges:
     return ParticipantChanges(**{change.field: change.new for change in item.changes})
+
+
+def created_record(
+    session: DesiredSession, created: ApiSession, participants: tuple[ParticipantRecord, ...]
+) -> SessionRecord:
+    """The record of a session just created (or found made) from `session`."""
+    return SessionRecord(
+        key=session.key,
+        session_id=created.session_id,
+        start=created.start_time,
+        end=created.end_time,
+        participants=participants,
+        applied=session,
+    )
+
+
+def with_participant(record: SessionRecord, name: str, id_hash: str) -> SessionRecord:
+    """`record` with participant `name` recorded as `id_hash`."""
+    kept = tuple(p for p in record.participants if p.name != name)
+    return replace(record, participants=(*kept, ParticipantRecord(name, id_hash)))
+
+
+def without_participant(record: SessionRecord, name: str) -> SessionRecord:
+    """`record` without participant `name` (its link was cancelled)."""
+    return replace(record, participants=tuple(p for p in record.participants if p.name != name))
 
 
 def participant_records(

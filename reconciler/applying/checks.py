@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from reconciler.errors import ReconcilerError
-from reconciler.planning import Plan
+from reconciler.planning import Item, Plan
 from reconciler.planning.times import write_instant
 
 _AGAIN = "make a new plan"
@@ -68,3 +69,42 @@ def refuse_expired(plan: Plan, now: datetime) -> None:
 
 def _where(targets: Mapping[str, str]) -> str:
     return ", ".join(f"{name} {url}" for name, url in sorted(targets.items())) or "no target"
+
+
+def unvouched(saved: Plan, fresh: Plan) -> dict[tuple[str, str], str]:
+    """Actions of `saved` that a plan made now (`fresh`) would not make as they are, by
+    (kind, target), each with why. An action whose object merely changed since is still
+    vouched for: its fingerprint check right before the call skips it, saying so.
+
+    What an apply sends must come from the manifests and the inventory, which the
+    digest and the serial vouch for, never from the file alone: a hand-edited plan
+    cannot cancel, create or change what the manifests do not ask for."""
+    now = {(item.kind.value, item.target): item for item in fresh.actions}
+    problems = {(item.kind.value, item.target): item for item in fresh.problems}
+    found = {}
+    for item in saved.actions:
+        key = (item.kind.value, item.target)
+        match = now.get(key)
+        if match is not None and _same_call(item, match):
+            continue
+        if match is not None:
+            found[key] = "a plan made now would send something else: make a new plan"
+        elif key in problems:
+            found[key] = f"a plan made now says: {problems[key].reason}"
+        else:
+            found[key] = "a plan made now has no such action: make a new plan"
+    return found
+
+
+def _same_call(saved: Item, fresh: Item) -> bool:
+    return (
+        saved.session_id == fresh.session_id
+        and saved.participant_hash == fresh.participant_hash
+        and saved.snapshot_id == fresh.snapshot_id
+        and saved.payload == fresh.payload
+        and _sent(saved) == _sent(fresh)
+    )
+
+
+def _sent(item: Item) -> dict[str, Any]:
+    return {change.field: change.new for change in item.changes}

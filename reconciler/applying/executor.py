@@ -24,8 +24,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from pydantic import SecretStr
-
 from reconciler.applying import calls
 from reconciler.applying.report import Outcome, Result
 from reconciler.clients import (
@@ -36,6 +34,7 @@ from reconciler.clients import (
     SessionCanceledError,
 )
 from reconciler.clients import LiveSession as ApiSession
+from reconciler.errors import ReconcilerError
 from reconciler.inventory import Inventory, State
 from reconciler.planning import (
     Desired,
@@ -43,7 +42,6 @@ from reconciler.planning import (
     Item,
     Kind,
     LiveSession,
-    ParticipantRecord,
     Plan,
     SessionRecord,
     of_session,
@@ -93,8 +91,12 @@ class Applier:
         self._on_result = on_result
         self._expected: dict[str, str] = {}
 
-    async def apply(self, plan: Plan) -> tuple[Result, ...]:
-        """Carry out every action of `plan`; one result per action, in plan order."""
+    async def apply(
+        self, plan: Plan, *, unvouched: Mapping[tuple[str, str], str] | None = None
+    ) -> tuple[Result, ...]:
+        """Carry out every action of `plan`; one result per action, in plan order.
+        Actions named in `unvouched` (by kind and target) are skipped with its reason."""
+        unvouched = unvouched or {}
         actions = sorted(plan.actions, key=lambda item: item.sort_key)
         results: dict[int, Result] = {}
         updates: dict[str | None, int] = {
@@ -109,7 +111,10 @@ class Applier:
                 for index in members:
                     item = actions[index]
                     why = _waiting_on(item, updates, results)
-                    if why is not None:
+                    refused = unvouched.get((item.kind.value, item.target))
+                    if refused is not None:
+                        self._done(results, index, Result(item, Outcome.SKIPPED, refused))
+                    elif why is not None:
                         self._done(results, index, Result(item, Outcome.NOT_STARTED, why))
                     else:
                         tasks.create_task(self._one(index, item, limit, results))
@@ -122,7 +127,9 @@ class Applier:
             started = time.monotonic()
             try:
                 outcome, message, session_id = await self._act(item)
-            except ApiError as error:
+            except ReconcilerError as error:
+                # An API error, or an inventory that refused the record: this action
+                # failed; whatever its journal entry says, the next run settles.
                 outcome, message, session_id = Outcome.FAILED, str(error), item.session_id
             seconds = time.monotonic() - started
         self._done(results, index, Result(item, outcome, message, session_id, seconds))
@@ -148,34 +155,30 @@ class Applier:
         reason = check_create(session.start, await self._now())
         if reason is not None:
             return Outcome.SKIPPED, reason, None
+        if self._inventory.session(session.key) is not None:
+            return Outcome.SKIPPED, "the session is recorded already", None
+        draft = calls.draft_of(session)
         entry = self._intend(item, {"session": session.to_json()})
-        coviu, note = self._clients.coviu, ""
+        coviu, hash_id, note = self._clients.coviu, self._inventory.hash_id, ""
         try:
-            created = await coviu.create_session(calls.draft_of(session))
-            participants = calls.participant_records(
-                created, session.participants, self._inventory.hash_id
-            )
+            created = await coviu.create_session(draft)
+            participants = calls.participant_records(created, session.participants, hash_id)
         except OutcomeUnknownError as error:
-            # Look before anything is created again; if the look fails too, the entry
-            # stays pending and the next run looks.
+            # Look before anything is created again. Not found (or the look fails), the
+            # entry stays pending: a slow server may commit later, and the next run
+            # looks again before it creates anything.
             found = await calls.find_created(
-                coviu, session, taken=self._recorded_ids(), hash_id=self._inventory.hash_id
+                coviu, session, taken=self._recorded_ids(), hash_id=hash_id
             )
             if found is None:
-                self._settle(entry, State.NOT_APPLIED, {"error": str(error)})
-                return Outcome.FAILED, _not_made(error, "session", "created", "creates"), None
+                return Outcome.FAILED, _not_found(error, "session"), None
             (created, participants), note = found, "its answer was lost; found the session it made"
         except ApiError as error:
             self._settle(entry, State.FAILED, {"error": str(error)})
             raise
-        record = SessionRecord(
-            key=session.key,
-            session_id=created.session_id,
-            start=created.start_time,
-            end=created.end_time,
-            participants=participants,
-            applied=session,
-        )
+        if len(participants) < len(session.participants):
+            note = "some participants came back changed: the next plan shows them"
+        record = calls.created_record(session, created, participants)
         self._settle(entry, State.APPLIED, _made(record), record)
         return Outcome.APPLIED, note, created.session_id
 
@@ -207,10 +210,9 @@ class Applier:
 
     async def _update(self, item: Item, session_id: str) -> None:
         changes = {change.field: _json(change.new) for change in item.changes}
+        sent = calls.session_changes(item)
         entry = self._intend(item, {"session_id": session_id, "changes": changes})
-        updated = await self._write(
-            entry, self._clients.coviu.update_session(session_id, calls.session_changes(item))
-        )
+        updated = await self._write(entry, self._clients.coviu.update_session(session_id, sent))
         record = self._record(item)
         if record is not None:
             record = replace(record, start=updated.start_time, end=updated.end_time)
@@ -233,17 +235,17 @@ class Applier:
     async def _add(self, item: Item, session_id: str) -> Step:
         fields = dict(item.payload or {})
         name = calls.participant_name(item.target)
+        draft = calls.participant_draft(fields)
         entry = self._intend(item, {"session_id": session_id, "participant": fields})
         coviu, hash_id, note = self._clients.coviu, self._inventory.hash_id, ""
         try:
-            added = await coviu.add_participant(session_id, calls.participant_draft(fields))
+            added = await coviu.add_participant(session_id, draft)
         except OutcomeUnknownError as error:
             record = self._record(item)
             taken = {entry.id_hash for entry in record.participants} if record else set()
             found = await calls.find_added(coviu, session_id, fields, taken=taken, hash_id=hash_id)
-            if found is None:
-                self._settle(entry, State.NOT_APPLIED, {"error": str(error)})
-                return Outcome.FAILED, _not_made(error, "participant", "added", "adds"), session_id
+            if found is None:  # pending: the next run looks again
+                return Outcome.FAILED, _not_found(error, "participant"), session_id
             added, note = found, "its answer was lost; found the participant it made"
         except ApiError as error:
             self._settle(entry, State.FAILED, {"error": str(error)})
@@ -251,8 +253,7 @@ class Applier:
         id_hash = hash_id(added.participant_id.get_secret_value())
         record = self._record(item)
         if record is not None:
-            kept = tuple(p for p in record.participants if p.name != name)
-            record = replace(record, participants=(*kept, ParticipantRecord(name, id_hash)))
+            record = calls.with_participant(record, name, id_hash)
         result = {"session_id": session_id, "participant_hash": id_hash}
         self._settle(entry, State.APPLIED, result, record)
         return Outcome.APPLIED, note, session_id
@@ -267,20 +268,17 @@ class Applier:
             if self._inventory.hash_id(p.participant_id.get_secret_value()) == wanted.id_hash
         )
         intent = {"session_id": found.session_id, "participant_hash": wanted.id_hash}
-        entry = self._intend(item, intent)
         if item.kind is Kind.UPDATE_PARTICIPANT:
-            call = self._clients.coviu.update_participant(
-                SecretStr(secret.get_secret_value()), calls.participant_changes(item)
-            )
-            await self._write(entry, call)
+            changes = calls.participant_changes(item)
+            entry = self._intend(item, intent)
+            await self._write(entry, self._clients.coviu.update_participant(secret, changes))
             self._settle(entry, State.APPLIED, intent)
             return
+        entry = self._intend(item, intent)
         await self._write(entry, self._clients.coviu.cancel_participant(secret))
         record = self._record(item)
         if record is not None:
-            name = calls.participant_name(item.target)
-            kept = tuple(p for p in record.participants if p.name != name)
-            record = replace(record, participants=kept)
+            record = calls.without_participant(record, calls.participant_name(item.target))
         self._settle(entry, State.APPLIED, intent, record)
 
     # Snapshots
@@ -358,18 +356,24 @@ class Applier:
 def settle_applied(
     inventory: Inventory,
     desired: Desired,
-    plan: Plan,
+    fresh: Plan,
     results: Sequence[Result],
     *,
     now: datetime,
 ) -> int:
     """Record the manifest as applied for every session that now matches it: nothing of
-    it blocked, unreconcilable, or left undone by this run. How many records changed."""
-    unsettled = {calls.session_key(item.target) for item in (*plan.blocked, *plan.unreconcilable)}
-    unsettled |= {
-        calls.session_key(result.item.target)
+    it blocked or unreconcilable in a plan made at the start of this run (`fresh`), and
+    every action it had there applied. How many records changed."""
+    applied = {
+        (result.item.kind, result.item.target)
         for result in results
-        if result.outcome is not Outcome.APPLIED
+        if result.outcome is Outcome.APPLIED
+    }
+    unsettled = {calls.session_key(item.target) for item in fresh.problems}
+    unsettled |= {
+        calls.session_key(item.target)
+        for item in fresh.actions
+        if (item.kind, item.target) not in applied
     }
     changed = 0
     with inventory.writing(now=now) as batch:
@@ -391,10 +395,10 @@ def _waiting_on(
     return f"its session's update was {results[waited].outcome.value.replace('_', ' ')}"
 
 
-def _not_made(error: OutcomeUnknownError, what: str, done: str, does: str) -> str:
+def _not_found(error: OutcomeUnknownError, what: str) -> str:
     return (
-        f"{error.call}: {error.happened}, and no {what} like it exists: it was not"
-        f" {done} (the next apply {does} it)"
+        f"{error.call}: {error.happened}, and no {what} like it exists yet: the next plan"
+        " or apply looks for it again before making it"
     )
 
 

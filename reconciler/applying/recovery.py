@@ -26,7 +26,7 @@ from reconciler.applying import calls
 from reconciler.applying.report import Recovered
 from reconciler.clients import Clients, NotFoundError, SessionCanceledError
 from reconciler.inventory import Entry, Inventory, State
-from reconciler.planning import DesiredSession, Kind, ParticipantRecord, SessionRecord
+from reconciler.planning import DesiredSession, Kind, SessionRecord
 
 
 async def recover(
@@ -37,7 +37,13 @@ async def recover(
         return ()
     found = []
     for entry in inventory.pending():
-        happened, record, message = await _resolve(clients, inventory, entry)
+        try:
+            happened, record, message = await _resolve(clients, inventory, entry)
+        except (KeyError, TypeError, ValueError):
+            # An entry no reconciler writes (a hand edit): settle it rather than stop
+            # every later run, and say what to check.
+            happened, record = None, None
+            message = "its journal entry cannot be read: check Coviu for what it made"
         with inventory.writing(now=wall()) as batch:
             if record is not None:
                 batch.put(record)
@@ -60,6 +66,8 @@ async def _resolve(clients: Clients, inventory: Inventory, entry: Entry) -> Reso
         return await _add(clients, inventory, entry)
     if kind is Kind.CANCEL_SESSION:
         return await _cancel(clients, inventory, entry)
+    if kind is Kind.UPDATE_SESSION:
+        return await _update(clients, inventory, entry)
     return None, None, "an interrupted change; this plan compares it with live again"
 
 
@@ -72,14 +80,7 @@ async def _create(clients: Clients, inventory: Inventory, intent: Any) -> Resolu
     if found is None:
         return False, None, "it was not created before the run stopped"
     created, participants = found
-    record = SessionRecord(
-        key=session.key,
-        session_id=created.session_id,
-        start=created.start_time,
-        end=created.end_time,
-        participants=participants,
-        applied=session,
-    )
+    record = calls.created_record(session, created, participants)
     return (
         True,
         record,
@@ -108,7 +109,7 @@ async def _add(clients: Clients, inventory: Inventory, entry: Entry) -> Resoluti
     if found is None:
         return False, None, "it was not added before the run stopped"
     id_hash = inventory.hash_id(found.participant_id.get_secret_value())
-    added = replace(record, participants=(*record.participants, ParticipantRecord(name, id_hash)))
+    added = calls.with_participant(record, name, id_hash)
     return True, added, "it was added before the run stopped: recorded"
 
 
@@ -122,3 +123,18 @@ async def _cancel(clients: Clients, inventory: Inventory, entry: Entry) -> Resol
     except NotFoundError:
         return None, None, "the session no longer exists"
     return False, None, "it was not cancelled before the run stopped"
+
+
+async def _update(clients: Clients, inventory: Inventory, entry: Entry) -> Resolution:
+    """Whether or not it happened, record the session's times as they are: the refresh
+    lists active sessions from the earliest recorded start, and a finished one is judged
+    by its recorded end."""
+    record = inventory.session(calls.session_key(entry.target))
+    if record is None:
+        return None, None, "its session is no longer recorded"
+    try:
+        live = await clients.coviu.get_session(entry.intent["session_id"])
+    except (SessionCanceledError, NotFoundError):
+        return None, None, "the session is cancelled or gone; this plan reports it"
+    moved = replace(record, start=live.start_time, end=live.end_time)
+    return None, moved, "the session's times are recorded as they are live"

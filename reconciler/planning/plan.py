@@ -207,6 +207,11 @@ class Plan:
         return bool(self.actions)
 
     @property
+    def problems(self) -> tuple[Item, ...]:
+        """The blocked and the unreconcilable items."""
+        return self.blocked + self.unreconcilable
+
+    @property
     def has_problems(self) -> bool:
         return bool(self.blocked or self.unreconcilable)
 
