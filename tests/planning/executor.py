@@ -17,14 +17,13 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from reconciler.applying.calls import draft_of, participant_draft
 from reconciler.clients import (
     Clients,
     LiveParticipant,
     LiveSession,
     ParticipantChanges,
-    ParticipantDraft,
     SessionChanges,
-    SessionDraft,
 )
 from reconciler.planning import (
     Desired,
@@ -58,23 +57,6 @@ class Ledger:
         secret = found.participant_id.get_secret_value()
         self.participant_ids[hash_id(secret)] = secret
         return ParticipantRecord(name, hash_id(secret))
-
-
-def draft_of(session: DesiredSession) -> SessionDraft:
-    return SessionDraft(
-        session_name=session.session_name,
-        start_time=session.start,
-        end_time=session.end,
-        picture=session.picture,
-        participants=tuple(participant_draft(p.fields()) for p in session.participants),
-    )
-
-
-def participant_draft(fields: dict[str, Any]) -> ParticipantDraft:
-    return ParticipantDraft(**{name: value for name, value in fields.items() if name in _DRAFT})
-
-
-_DRAFT = ("display_name", "role", "picture", "state")
 
 
 @dataclass

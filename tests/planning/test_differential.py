@@ -29,6 +29,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from pydantic import SecretStr
 
+from reconciler.applying.calls import draft_of
 from reconciler.clients import (
     Clients,
     LiveSession,
@@ -58,7 +59,7 @@ from reconciler.refresh import observe
 from tests.clients.conftest import TARGETS
 from tests.conftest import CLINIC_A, T0
 from tests.emulator.api import Auvious, EmulatorControls
-from tests.planning.executor import Executor, Ledger, draft_of
+from tests.planning.executor import Executor, Ledger
 from tests.planning.scenarios import (
     ADA,
     GHOST,
