@@ -31,6 +31,7 @@ from reconciler.clients import (
     Clients,
     NotFoundError,
     OutcomeUnknownError,
+    RequestRejectedError,
     SessionCanceledError,
 )
 from reconciler.clients import LiveSession as ApiSession
@@ -330,10 +331,12 @@ class Applier:
             batch.settle(entry, state, result)
 
     async def _write(self, entry: int, call: Awaitable[T]) -> T:
-        """Await a write; a failure settles its journal entry as failed and is raised."""
+        """Await a write. A refusal (4xx: nothing changed) settles its journal entry as
+        failed; any other failure may have changed something (an answer lost on every
+        try), so the entry stays pending and the next run reads what became of it."""
         try:
             return await call
-        except ApiError as error:
+        except RequestRejectedError as error:
             self._settle(entry, State.FAILED, {"error": str(error)})
             raise
 
