@@ -107,6 +107,29 @@ _URL_OPTIONS = (
 )
 
 
+def _format_option(
+    *choices: str, help: str
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """`--format` with `choices`, text first and the default."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(list(choices)),
+        default=choices[0],
+        show_default=True,
+        help=help,
+    )
+
+
+def _selector_option(help: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option("--selector", "-l", multiple=True, metavar="KEY=VALUE", help=help)
+
+
+_STATE_OPTION = click.option(
+    "--state", metavar="FILE", help="Inventory file [env: RECONCILER_STATE]."
+)
+
+
 def _url_options(command: Callable[..., None]) -> Callable[..., None]:
     for option in reversed(_URL_OPTIONS):
         command = option(command)
@@ -141,13 +164,8 @@ def ping_command(path: Path | None, coviu_url: str | None, auvious_url: str | No
 
 @main.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "github"]),
-    default="text",
-    show_default=True,
-    help="github prints ::error annotations for pull requests.",
+@_format_option(
+    "text", "json", "github", help="github prints ::error annotations for pull requests."
 )
 def validate_command(paths: tuple[Path, ...], output_format: str) -> None:
     """Check manifests and reconciler.yaml (default PATH: .); report every problem."""
@@ -187,12 +205,10 @@ class _PlanUsageError(click.UsageError):
 
 @main.command("plan", cls=_UsageErrorIsOne)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
+@_format_option(
+    "text",
+    "json",
+    "markdown",
     help="json: the versioned plan document; markdown: a pull-request comment.",
 )
 @click.option(
@@ -206,12 +222,8 @@ class _PlanUsageError(click.UsageError):
     help="Exit 2 if there are changes to apply, 3 if anything is blocked or"
     " unreconcilable (3 wins), 0 if nothing differs.",
 )
-@click.option(
-    "--selector",
-    "-l",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Plan only manifests whose labels match (repeat, or comma-separate: all must match).",
+@_selector_option(
+    "Plan only manifests whose labels match (repeat, or comma-separate: all must match)."
 )
 @click.option(
     "--at",
@@ -219,7 +231,7 @@ class _PlanUsageError(click.UsageError):
     metavar="TIME",
     help="Plan as if at TIME (ISO 8601 with offset, or RFC 1123) instead of the server's time.",
 )
-@click.option("--state", metavar="FILE", help="Inventory file [env: RECONCILER_STATE].")
+@_STATE_OPTION
 @_url_options
 @_reporting_errors
 def plan_command(
@@ -297,22 +309,13 @@ def _tell_recovery(recovered: Sequence[Recovered], busy: LockInfo | None) -> Non
     show_default=True,
     help="How many API writes may run at once (the order of DESIGN.md §6 always holds).",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="json: one document with every action's outcome, for machines.",
+@_format_option(
+    "text", "json", help="json: one document with every action's outcome, for machines."
 )
-@click.option(
-    "--selector",
-    "-l",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Apply only manifests whose labels match (not with a saved plan: it has its own).",
+@_selector_option(
+    "Apply only manifests whose labels match (not with a saved plan: it has its own)."
 )
-@click.option("--state", metavar="FILE", help="Inventory file [env: RECONCILER_STATE].")
+@_STATE_OPTION
 @_url_options
 @_reporting_errors
 def apply_command(
@@ -503,12 +506,9 @@ _STATE_YES = click.option("--yes", is_flag=True, help="Do not ask for confirmati
 
 @state.command("list")
 @_state_location
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
+@_format_option(
+    "text",
+    "json",
     help="json: {version, path, exists, serial, lineage, lock: {holder, pid, host,"
     " acquired_at} or null, sessions: [{key, session_id, start_time, end_time, canceled,"
     " status, participants}]}, keys in this order; participants is a count.",
@@ -547,12 +547,9 @@ def state_list_command(path: Path, state_file: str | None, output_format: str) -
 @state.command("show")
 @click.argument("key")
 @_state_location
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
+@_format_option(
+    "text",
+    "json",
     help="json: {version, key, session_id, start_time, end_time, canceled, status,"
     " participants: [{name, id_hash_prefix}], applied: the last-applied spec or null},"
     " keys in this order.",

@@ -23,8 +23,9 @@ from reconciler.applying import (
     Report,
     Result,
     recover,
-    refuse_changed_world,
     refuse_expired,
+    refuse_foreign,
+    refuse_stale,
     settle_applied,
     unvouched,
 )
@@ -326,23 +327,17 @@ def apply_saved(
     paths = [Path(path) for path in saved.paths]
     run = _prepare(paths, flags=flags, state=state, selector=saved.selector, environ=environ)
     try:
-        # Checked before the inventory is opened too: a refused plan leaves nothing behind.
-        refuse_changed_world(
-            saved,
-            digest=run.desired.digest,
-            serial=saved.inventory_serial,
-            lineage=saved.inventory_lineage,
-            targets=run.targets.describe(),
-            made_for=made_for,
+        refuse_foreign(
+            saved, digest=run.desired.digest, targets=run.targets.describe(), made_for=made_for
         )
-        return _applying(run, (saved, made_for), parallelism, hooks or Hooks(), tuning)
+        return _applying(run, saved, parallelism, hooks or Hooks(), tuning)
     except PlanRefusedError as error:
         raise PlanRefusedError(f"{plan_file}: refused: {error}") from None
 
 
 def _applying(
     run: _Run,
-    saved: tuple[Plan, Mapping[str, str]] | None,
+    saved: Plan | None,
     parallelism: int,
     hooks: Hooks,
     tuning: Tuning | None,
@@ -365,7 +360,7 @@ def _applying(
 async def _planning(
     run: _Run,
     inventory: Inventory,
-    saved: tuple[Plan, Mapping[str, str]] | None,
+    saved: Plan | None,
     hooks: Hooks,
     tuning: Tuning | None,
 ) -> tuple[tuple[Recovered, ...], Plan, Plan]:
@@ -378,16 +373,8 @@ async def _planning(
         fresh = await _make(clients, run, inventory, None)
     if saved is None:
         return recovered, fresh, fresh
-    chosen, made_for = saved
-    refuse_changed_world(
-        chosen,
-        digest=run.desired.digest,
-        serial=inventory.serial,
-        lineage=inventory.lineage,
-        targets=run.targets.describe(),
-        made_for=made_for,
-    )
-    return recovered, chosen, fresh
+    refuse_stale(saved, serial=inventory.serial, lineage=inventory.lineage)
+    return recovered, saved, fresh
 
 
 async def _executing(

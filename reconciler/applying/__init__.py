@@ -1,15 +1,16 @@
 """Applying: carry out a plan against the live APIs, exactly, in a safe order, journaled
 so that a run killed at any moment is recovered by the next one (DESIGN.md §2, §6).
 
-`recover()` resolves an interrupted run's writes; `refuse_changed_world()` and
+`recover()` resolves an interrupted run's writes; `refuse_foreign()`, `refuse_stale()` and
 `refuse_expired()` say whether a plan may be applied; `Applier.apply()` carries it out;
 `settle_applied()` records what the manifests now match. Results come as a `Report`.
 """
 
 from reconciler.applying.checks import (
     PlanRefusedError,
-    refuse_changed_world,
     refuse_expired,
+    refuse_foreign,
+    refuse_stale,
     unvouched,
 )
 from reconciler.applying.executor import Applier, settle_applied
@@ -24,8 +25,9 @@ __all__ = [
     "Report",
     "Result",
     "recover",
-    "refuse_changed_world",
     "refuse_expired",
+    "refuse_foreign",
+    "refuse_stale",
     "settle_applied",
     "unvouched",
 ]

@@ -23,16 +23,11 @@ class PlanRefusedError(ReconcilerError):
     """A plan that may not be applied; nothing was changed."""
 
 
-def refuse_changed_world(
-    plan: Plan,
-    *,
-    digest: str,
-    serial: int,
-    lineage: str,
-    targets: Mapping[str, str],
-    made_for: Mapping[str, str],
+def refuse_foreign(
+    plan: Plan, *, digest: str, targets: Mapping[str, str], made_for: Mapping[str, str]
 ) -> None:
-    """Refuse a saved plan made from other manifests, inventory or targets than these."""
+    """Refuse a saved plan that was simulated, or made from other manifests or against
+    other targets than these: checked before anything is opened."""
     if plan.simulated:
         raise PlanRefusedError(
             f"the plan was simulated with --at {write_instant(plan.created_at)}: it shows what"
@@ -48,6 +43,11 @@ def refuse_changed_world(
             "the manifests changed since the plan was made (their digest differs);"
             f" {_AGAIN} from the manifests as they are"
         )
+
+
+def refuse_stale(plan: Plan, *, serial: int, lineage: str) -> None:
+    """Refuse a saved plan made from another inventory, or from this one before it last
+    changed: checked under the lock, after any interrupted run was recovered."""
     if plan.inventory_lineage and lineage != plan.inventory_lineage:
         raise PlanRefusedError(f"the plan was made from another inventory; {_AGAIN} with this one")
     if serial != plan.inventory_serial:

@@ -27,7 +27,6 @@ from typing import Any, TypeVar
 from reconciler.applying import calls
 from reconciler.applying.report import Outcome, Result
 from reconciler.clients import (
-    ApiError,
     Clients,
     NotFoundError,
     OutcomeUnknownError,
@@ -162,7 +161,7 @@ class Applier:
         entry = self._intend(item, {"session": session.to_json()})
         coviu, hash_id, note = self._clients.coviu, self._inventory.hash_id, ""
         try:
-            created = await coviu.create_session(draft)
+            created = await self._write(entry, coviu.create_session(draft))
             participants = calls.participant_records(created, session.participants, hash_id)
         except OutcomeUnknownError as error:
             # Look before anything is created again. Not found (or the look fails), the
@@ -174,9 +173,6 @@ class Applier:
             if found is None:
                 return Outcome.FAILED, _not_found(error, "session"), None
             (created, participants), note = found, "its answer was lost; found the session it made"
-        except ApiError as error:
-            self._settle(entry, State.FAILED, {"error": str(error)})
-            raise
         if len(participants) < len(session.participants):
             note = "some participants came back changed: the next plan shows them"
         record = calls.created_record(session, created, participants)
@@ -240,7 +236,7 @@ class Applier:
         entry = self._intend(item, {"session_id": session_id, "participant": fields})
         coviu, hash_id, note = self._clients.coviu, self._inventory.hash_id, ""
         try:
-            added = await coviu.add_participant(session_id, draft)
+            added = await self._write(entry, coviu.add_participant(session_id, draft))
         except OutcomeUnknownError as error:
             record = self._record(item)
             taken = {entry.id_hash for entry in record.participants} if record else set()
@@ -248,9 +244,6 @@ class Applier:
             if found is None:  # pending: the next run looks again
                 return Outcome.FAILED, _not_found(error, "participant"), session_id
             added, note = found, "its answer was lost; found the participant it made"
-        except ApiError as error:
-            self._settle(entry, State.FAILED, {"error": str(error)})
-            raise
         id_hash = hash_id(added.participant_id.get_secret_value())
         record = self._record(item)
         if record is not None:
@@ -333,7 +326,8 @@ class Applier:
     async def _write(self, entry: int, call: Awaitable[T]) -> T:
         """Await a write. A refusal (4xx: nothing changed) settles its journal entry as
         failed; any other failure may have changed something (an answer lost on every
-        try), so the entry stays pending and the next run reads what became of it."""
+        try, a create answered with a body that does not parse), so the entry stays
+        pending and the next run reads what became of it before anything is redone."""
         try:
             return await call
         except RequestRejectedError as error:
@@ -379,9 +373,10 @@ def settle_applied(
         if (item.kind, item.target) not in applied
     }
     changed = 0
+    records = {record.key: record for record in inventory.sessions()}
     with inventory.writing(now=now) as batch:
         for session in desired.sessions:
-            record = inventory.session(session.key)
+            record = records.get(session.key)
             if record is None or session.key in unsettled or record.canceled:
                 continue
             changed += batch.put(replace(record, applied=session))

@@ -59,7 +59,7 @@ def summary(report: Report) -> list[str]:
         return ["No changes: the live APIs match the manifests."]
     counts = report.counts
     lines = [
-        f"Apply {'failed' if report.failed else 'complete'}: {len(report.results)} actions.",
+        f"Apply {'failed' if report.failed else 'complete'}: {_actions(len(report.results))}.",
         "",
     ]
     lines += [f"  {_LABELS[outcome]:<12}{counts[outcome.value]:>6}" for outcome in Outcome]
@@ -70,6 +70,10 @@ def summary(report: Report) -> list[str]:
     if report.count(Outcome.SKIPPED) or report.count(Outcome.NOT_STARTED):
         lines += ["", "Make a new plan to see what is left to do, and why."]
     return lines
+
+
+def _actions(count: int) -> str:
+    return "1 action" if count == 1 else f"{count} actions"
 
 
 def as_json(report: Report, *, targets: dict[str, str]) -> str:
@@ -140,7 +144,7 @@ class Progress:
             print(line, file=self._out, flush=True)
             return
         style = _COLOURS[result.outcome] if self._colour else None
-        self._progress.console.print(line, style=style, markup=False)
+        self._progress.console.print(line, style=style, markup=False, soft_wrap=True)
         self._progress.advance(self._task)
 
     def recovered(self, recovered: Recovered) -> None:
