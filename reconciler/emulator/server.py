@@ -97,8 +97,16 @@ def banner(*, host: str, port: int, clients: list[ClientCredentials], db: str) -
     return lines
 
 
+_BACKLOG = 2048  # uvicorn's default
+
+
 def bind(host: str, port: int) -> socket.socket:
-    """Listen on host:port (port 0: any free port); OSError when that is impossible."""
+    """Listen on host:port (port 0: any free port); OSError when that is impossible.
+
+    The socket listens before this returns, so a client that connects as soon as the
+    banner names the port waits in the backlog until the server accepts it, instead of
+    being refused while uvicorn starts.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -107,6 +115,7 @@ def bind(host: str, port: int) -> socket.socket:
         # waits for the client's delayed ACK (~40 ms on Linux loopback) every time.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
+        sock.listen(_BACKLOG)
     except OSError:
         sock.close()
         raise

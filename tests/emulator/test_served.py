@@ -17,7 +17,13 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from reconciler.emulator.server import _RedactingFilter, bind, redact, serve_in_background
+from reconciler.emulator.server import (
+    _RedactingFilter,
+    bind,
+    bound_port,
+    redact,
+    serve_in_background,
+)
 from tests.conftest import CLINIC_A, T0
 from tests.emulator.api import Coviu, EmulatorControls, iso, rfc1123
 
@@ -187,5 +193,16 @@ def test_served_connections_do_not_wait_on_nagle() -> None:
     sock = bind("127.0.0.1", 0)
     try:
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        sock.close()
+
+
+def test_a_bound_port_accepts_connections_before_the_server_starts() -> None:
+    # `emulator serve` prints its banner before uvicorn starts: a client that connects
+    # at once must wait in the backlog, not be refused.
+    sock = bind("127.0.0.1", 0)
+    try:
+        with socket.create_connection(("127.0.0.1", bound_port(sock)), timeout=5):
+            pass
     finally:
         sock.close()
