@@ -30,7 +30,7 @@ from reconciler.errors import ReconcilerError
 
 if TYPE_CHECKING:
     from reconciler.applying import Recovered, Result
-    from reconciler.inventory import LockInfo
+    from reconciler.inventory import Location, LockInfo
     from reconciler.manifests import ManifestSet, Problem
     from reconciler.planning import Plan
 
@@ -495,7 +495,7 @@ def _state_location(command: Callable[..., None]) -> Callable[..., None]:
     )(command)
 
 
-def _inventory_path(path: Path, state_file: str | None) -> Path:
+def _inventory_path(path: Path, state_file: str | None) -> Location:
     from reconciler import engine
 
     return engine.state_path([path], flag=state_file, environ=os.environ)

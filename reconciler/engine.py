@@ -41,7 +41,14 @@ from reconciler.clients import (
 )
 from reconciler.emulator.embedded import DEFAULT_DB
 from reconciler.errors import InputError
-from reconciler.inventory import Inventory, LockedError, LockInfo
+from reconciler.inventory import (
+    Inventory,
+    Location,
+    LocationError,
+    LockedError,
+    LockInfo,
+    parse_location,
+)
 from reconciler.manifests import ProjectConfig, find_config_path, load, load_config
 from reconciler.planning import (
     Desired,
@@ -87,9 +94,10 @@ def state_path(
     flag: str | None,
     environ: Mapping[str, str],
     project: Project | None = None,
-) -> Path:
-    """The inventory file: --state > RECONCILER_STATE > reconciler.yaml `state` (relative
-    to that file) > `.reconciler/state.db` beside reconciler.yaml, or here without one."""
+) -> Location:
+    """The inventory: --state > RECONCILER_STATE > reconciler.yaml `state` (a file relative
+    to reconciler.yaml, or a PostgreSQL URL) > `.reconciler/state.db` beside
+    reconciler.yaml, or here without one."""
     project = project or Project.of(paths)
     if flag:
         text, origin = flag, "--state"
@@ -99,11 +107,13 @@ def state_path(
         text, origin = project.config.state, "reconciler.yaml state"
     else:
         return project.root / DEFAULT_STATE
-    if "://" in text:
-        raise StateLocationError(
-            f"{origin}: only a SQLite file path is supported as the inventory location"
-        )
-    return project.root / text if origin.startswith("reconciler.yaml") else Path(text)
+    try:
+        location = parse_location(text)
+    except LocationError as error:
+        raise StateLocationError(f"{origin}: {error}") from None
+    if isinstance(location, Path) and origin.startswith("reconciler.yaml"):
+        return project.root / location
+    return location
 
 
 def targets_for(
@@ -167,7 +177,7 @@ class Planned:
 
     plan: Plan
     targets: Targets
-    state: Path
+    state: Location
     recovered: tuple[Recovered, ...] = ()
     """Writes of an interrupted apply that were resolved before planning."""
     busy: LockInfo | None = None
@@ -180,7 +190,7 @@ class _Run:
 
     desired: Desired
     targets: Targets
-    state: Path
+    state: Location
     paths: tuple[str, ...]
 
 
@@ -268,7 +278,7 @@ class Applied:
 
     report: Report
     targets: Targets
-    state: Path
+    state: Location
     took_over: LockInfo | None = None
     """The lock of a run that had died, which this one took over."""
 

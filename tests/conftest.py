@@ -16,7 +16,9 @@ import pytest
 from starlette.applications import Starlette
 
 from reconciler.emulator import ClientCredentials, make_app
+from reconciler.inventory import Location, parse_location
 from tests.emulator.api import Auvious, Coviu, EmulatorControls
+from tests.postgres import BACKENDS, inventory_text, server_url
 
 # Monday 2026-11-30, 08:00 UTC: a fixed "now" that every test starts from.
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -80,3 +82,26 @@ async def auvious(http: httpx.AsyncClient) -> Auvious:
 @pytest.fixture
 async def auvious_b(http: httpx.AsyncClient) -> Auvious:
     return await Auvious.login(http, CLINIC_B)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each inventory backend in turn: `sqlite`, then `postgresql`."""
+    backend: str = request.param
+    if backend == "postgresql":
+        server_url()  # skip (or, in CI, fail) before the test starts
+    return backend
+
+
+@pytest.fixture
+def state_text(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh inventory (not created yet) on each backend in turn, as `--state` and
+    RECONCILER_STATE take it: a file path, or a URL naming a schema of its own."""
+    with inventory_text(backend, tmp_path) as text:
+        yield text
+
+
+@pytest.fixture
+def state_location(state_text: str) -> Location:
+    """`state_text`, parsed."""
+    return parse_location(state_text)

@@ -280,10 +280,22 @@ def test_an_inventory_from_a_newer_reconciler_is_an_error(state_db: Path) -> Non
     assert "error: .reconciler/state.db: was written by a newer reconciler" in err
 
 
-def test_a_url_as_the_inventory_location_is_an_error(tree: Path) -> None:
-    code, _, err = invoke("list", "--state", "postgres://db/state")
+def test_a_url_of_another_database_as_the_inventory_location_is_an_error(tree: Path) -> None:
+    code, _, err = invoke("list", "--state", "mysql://root:hunter2@db/state")
     assert code == 1
-    assert err.startswith("error: --state: only a SQLite file path is supported")
+    assert err.startswith("error: --state: unsupported inventory URL scheme 'mysql'")
+    assert "hunter2" not in err
+
+
+def test_a_password_in_reconciler_yaml_state_is_refused_naming_the_line(tree: Path) -> None:
+    (tree / "reconciler.yaml").write_text(
+        "coviu_url: null\nstate: postgresql://ci:hunter2@db.example/inventory\n"
+    )
+    code, _, err = invoke("list")
+    assert code == 1
+    assert "reconciler.yaml:2" in err
+    assert "a password does not belong in reconciler.yaml" in err
+    assert "hunter2" not in err
 
 
 def test_a_broken_reconciler_yaml_is_an_error_naming_it(tree: Path) -> None:

@@ -96,6 +96,7 @@ def test_the_default_inventory_is_beside_reconciler_yaml_from_any_folder(
 ) -> None:
     monkeypatch.chdir(project / "clinics")
     found = engine.state_path([Path("derm")], flag=None, environ={})
+    assert isinstance(found, Path)
     assert found.resolve() == (project / ".reconciler" / "state.db").resolve()
 
 

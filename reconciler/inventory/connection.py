@@ -1,33 +1,207 @@
-"""How the inventory reaches its SQLite file, and what it says when it cannot.
+"""How the inventory reaches its database, and what it says when it cannot.
 
-The inventory is the one file whose loss or damage costs a user real work, so every
-failure of SQLite or of the file system becomes an `InventoryError` that names the file
-and says what to do next: no sqlite3 exception and no traceback reaches the user. The
-file holds the salt that keys participant hashes, so it is created readable by its
-owner only.
+The inventory is the one store whose loss or damage costs a user real work, so every
+failure of the database or of the file system becomes an `InventoryError` that names the
+inventory and says what to do next: no driver exception and no traceback reaches the
+user. Two backends speak the same SQL through `Database`: a SQLite file
+(`SqliteDatabase`, here) and a PostgreSQL schema (`inventory.postgres`). Queries use `?`
+placeholders; each backend adapts them.
+
+A SQLite file holds the salt that keys participant hashes, so it is created readable by
+its owner only.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 from reconciler.errors import ReconcilerError
+from reconciler.inventory.location import Location
 
 BUSY_TIMEOUT_SECONDS = 5.0
 """How long a write waits for another reconciler's write to finish before giving up."""
 
-_RECOVERY = (
+RECOVERY = (
     "restore it from a backup, or move it away and adopt the live sessions again"
     " with `reconciler import`"
 )
 
+APPLICATION_ID = 0x52434E49
+"""`RCNI`: this database is a reconciler inventory."""
+
 
 class InventoryError(ReconcilerError):
     """The state store cannot be read or written; nothing was changed."""
+
+
+class Cursor(Protocol):
+    """What a query answers, in both backends."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Database(ABC):
+    """One connection to an inventory's database."""
+
+    dialect: ClassVar[str]
+    """`sqlite` or `postgresql`, for the few statements that differ."""
+
+    def __init__(self, location: Location) -> None:
+        self.location = location
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
+        """Run one statement with `?` placeholders."""
+
+    @abstractmethod
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        """Run one statement for each of `rows`."""
+
+    @abstractmethod
+    def transaction(self, *, write: bool = False) -> AbstractContextManager[None]:
+        """One transaction around the block: committed if it ends, rolled back if it raises.
+
+        A write transaction excludes every other writer of this inventory from its start,
+        so what it reads cannot change before it writes; a read transaction sees one
+        moment of the inventory throughout.
+        """
+
+    @abstractmethod
+    def guarded(self, doing: str) -> AbstractContextManager[None]:
+        """Turn the backend's failures inside the block into `InventoryError`s."""
+
+    @abstractmethod
+    def schema_version(self, latest: int) -> int:
+        """How many migrations have run (0: a new, empty store); refuses a store that is
+        not an inventory, or one newer than `latest`."""
+
+    @abstractmethod
+    def prepare_schema(self) -> None:
+        """Inside the migrating transaction, before the first migration: what the backend
+        needs to hold the tables."""
+
+    @abstractmethod
+    def set_schema_version(self, version: int) -> None:
+        """Inside the migrating transaction: mark the store as an inventory of `version`."""
+
+    def take_session_lock(self) -> bool | None:
+        """Take the backend's own apply lock, which it frees when this connection ends:
+        True if taken, False if another connection holds it, None for a backend that
+        has none (the lock row alone keeps applies apart)."""
+        return None
+
+    def release_session_lock(self) -> None:  # noqa: B027 - a backend without one frees nothing
+        """Free what `take_session_lock` took."""
+
+    def owns_session_lock(self) -> bool:
+        """Whether this connection holds the backend's apply lock."""
+        return False
+
+    def session_lock_live(self) -> bool | None:
+        """Whether any connection holds the backend's apply lock; None without one."""
+        return None
+
+    def session_lock_holder(self) -> tuple[int, str] | None:
+        """The backend's own name for whoever holds its lock: (process id, description)."""
+        return None
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
+
+
+class SqliteDatabase(Database):
+    """An inventory in a SQLite file (`path`), or in memory (`path` None)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path | None, *, shown: Location | None = None, timeout: float) -> None:
+        super().__init__(shown if shown is not None else (path or Path(":memory:")))
+        with guarded(self.location, "open the inventory"):
+            if path is not None and path.is_dir():
+                raise InventoryError(
+                    f"{path}: is a folder; the inventory is a file, such as .reconciler/state.db"
+                )
+            # isolation_level=None: sqlite3 opens no transaction of its own; ours are explicit.
+            target = ":memory:" if path is None else str(path)
+            self._connection = sqlite3.connect(target, timeout=timeout, isolation_level=None)
+            try:
+                self._connection.execute("PRAGMA foreign_keys = ON")  # participants go with
+            except BaseException:
+                self._connection.close()
+                raise
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
+        return self._connection.execute(sql, tuple(params))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        self._connection.executemany(sql, rows)
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[None]:
+        # BEGIN IMMEDIATE takes SQLite's write lock at once.
+        self._connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield
+        except BaseException:
+            if self._connection.in_transaction:  # SQLite rolls some failures back itself
+                self._connection.rollback()
+            raise
+        self._connection.commit()
+
+    def guarded(self, doing: str) -> AbstractContextManager[None]:
+        return guarded(self.location, doing)
+
+    def schema_version(self, latest: int) -> int:
+        application = self._pragma("application_id")
+        version = self._pragma("user_version")
+        if application != APPLICATION_ID:
+            if application == 0 and version == 0 and not self._has_tables():
+                return 0
+            raise InventoryError(
+                f"{self.location}: is a SQLite database, but not a reconciler inventory;"
+                " name another file with --state or RECONCILER_STATE"
+            )
+        if version > latest:
+            raise newer_inventory(self.location, version, latest)
+        return version
+
+    def prepare_schema(self) -> None:
+        pass
+
+    def set_schema_version(self, version: int) -> None:
+        self._connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        self._connection.execute(f"PRAGMA user_version = {int(version)}")
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def _pragma(self, name: str) -> int:
+        row = self._connection.execute(f"PRAGMA {name}").fetchone()
+        return int(row[0])
+
+    def _has_tables(self) -> bool:
+        query = "SELECT 1 FROM sqlite_master LIMIT 1"
+        return self._connection.execute(query).fetchone() is not None
+
+
+def newer_inventory(location: Location, version: int, latest: int) -> InventoryError:
+    """The refusal of an inventory written by a newer reconciler."""
+    return InventoryError(
+        f"{location}: was written by a newer reconciler (inventory version {version}; this"
+        f" one reads up to {latest}); upgrade reconciler to use it"
+    )
 
 
 def create_file(path: Path) -> None:
@@ -41,71 +215,48 @@ def create_file(path: Path) -> None:
         os.close(handle)
 
 
-def connect(path: Path | None, *, timeout: float = BUSY_TIMEOUT_SECONDS) -> sqlite3.Connection:
-    """A connection to the file at `path` (None: in memory) that leaves transactions to us."""
-    with guarded(path or Path(":memory:"), "open the inventory"):
-        if path is not None and path.is_dir():
-            raise InventoryError(
-                f"{path}: is a folder; the inventory is a file, such as .reconciler/state.db"
-            )
-        # isolation_level=None: sqlite3 opens no transaction of its own; ours are explicit.
-        target = ":memory:" if path is None else str(path)
-        connection = sqlite3.connect(target, timeout=timeout, isolation_level=None)
-        try:
-            connection.execute("PRAGMA foreign_keys = ON")  # participants go with a session
-        except BaseException:
-            connection.close()
-            raise
-    return connection
-
-
 @contextmanager
-def guarded(path: Path, doing: str) -> Iterator[None]:
+def guarded(location: Location, doing: str) -> Iterator[None]:
     """Turn SQLite and file-system failures inside the block into `InventoryError`s."""
     try:
         yield
     except sqlite3.Error as error:
-        raise InventoryError(describe(path, doing, error)) from error
+        raise InventoryError(describe(location, doing, error)) from error
     except (ValueError, TypeError) as error:
-        # A value no reconciler writes (a hand edit, a damaged file): say so, never trace.
-        raise InventoryError(
-            f"{path}: cannot {doing}: it holds a value no reconciler writes ({error}); {_RECOVERY}"
-        ) from error
+        raise damaged_value(location, doing, error) from error
     except OSError as error:
-        raise InventoryError(f"{path}: cannot {doing}: {error.strerror or error}") from error
+        raise InventoryError(f"{location}: cannot {doing}: {error.strerror or error}") from error
 
 
-def describe(path: Path, doing: str, error: sqlite3.Error) -> str:
-    """What went wrong with the file at `path`, and what the user can do about it."""
+def damaged_value(location: Location, doing: str, error: Exception) -> InventoryError:
+    """A value no reconciler writes (a hand edit, a damaged store): say so, never trace."""
+    return InventoryError(
+        f"{location}: cannot {doing}: it holds a value no reconciler writes ({error}); {RECOVERY}"
+    )
+
+
+def describe(location: Location, doing: str, error: sqlite3.Error) -> str:
+    """What went wrong with the SQLite file, and what the user can do about it."""
     text = str(error)
     if isinstance(error, sqlite3.DatabaseError) and (
         "not a database" in text or "malformed" in text or "corrupt" in text
     ):
         return (
-            f"{path}: cannot {doing}: the file is damaged or not an inventory ({text}); {_RECOVERY}"
+            f"{location}: cannot {doing}: the file is damaged or not an inventory ({text});"
+            f" {RECOVERY}"
         )
     if "locked" in text or "busy" in text:
-        return (
-            f"{path}: cannot {doing}: another reconciler is using it and did not finish in"
-            " time; try again when it is done"
-        )
+        return busy(location, doing)
     if "unable to open" in text:
-        return f"{path}: cannot {doing}: the file cannot be opened; check the path and permissions"
-    return f"{path}: cannot {doing}: {text}"
+        return (
+            f"{location}: cannot {doing}: the file cannot be opened; check the path and permissions"
+        )
+    return f"{location}: cannot {doing}: {text}"
 
 
-@contextmanager
-def transaction(connection: sqlite3.Connection, *, write: bool = False) -> Iterator[None]:
-    """One transaction around the block: committed if it ends, rolled back if it raises.
-
-    A write transaction takes SQLite's write lock at once (BEGIN IMMEDIATE), so what it
-    reads cannot change before it writes.
-    """
-    connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-    try:
-        yield
-    except BaseException:
-        if connection.in_transaction:  # SQLite rolls some failures back by itself
-            connection.rollback()
-        raise
-    connection.commit()
+def busy(location: Location, doing: str) -> str:
+    """Another writer kept the inventory longer than `BUSY_TIMEOUT_SECONDS`."""
+    return (
+        f"{location}: cannot {doing}: another reconciler is using it and did not finish in"
+        " time; try again when it is done"
+    )

@@ -11,15 +11,14 @@ outcomes name participants by manifest key and id hash, never by id (DESIGN.md Â
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
-from reconciler.inventory.connection import InventoryError
+from reconciler.inventory.connection import Database, InventoryError
+from reconciler.inventory.location import Location
 from reconciler.planning.times import read_instant, write_instant
 
 
@@ -57,7 +56,7 @@ _SELECT = "SELECT id, run, target, kind, intent, state, result, started_at, ende
 
 
 def begin(
-    connection: sqlite3.Connection,
+    db: Database,
     *,
     run: str,
     target: str,
@@ -66,17 +65,16 @@ def begin(
     now: datetime,
 ) -> int:
     """Record an intent as pending; its id."""
-    cursor = connection.execute(
+    row = db.execute(
         "INSERT INTO journal (run, target, kind, intent, state, started_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (run, target, kind, _dump(intent), State.PENDING.value, write_instant(now)),
-    )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    ).fetchone()
+    return int(row[0])
 
 
 def end(
-    connection: sqlite3.Connection,
+    db: Database,
     entry_id: int,
     *,
     state: State,
@@ -84,31 +82,29 @@ def end(
     now: datetime,
 ) -> None:
     """Settle entry `entry_id` with its outcome."""
-    connection.execute(
+    db.execute(
         "UPDATE journal SET state = ?, result = ?, ended_at = ? WHERE id = ?",
         (state.value, None if result is None else _dump(result), write_instant(now), entry_id),
     )
 
 
-def pending(connection: sqlite3.Connection, *, path: Path) -> tuple[Entry, ...]:
+def pending(db: Database) -> tuple[Entry, ...]:
     """Entries still pending, oldest first."""
-    rows = connection.execute(
-        _SELECT + " WHERE state = ? ORDER BY id", (State.PENDING.value,)
-    ).fetchall()
-    return tuple(_decode(row, path=path) for row in rows)
+    rows = db.execute(_SELECT + " WHERE state = ? ORDER BY id", (State.PENDING.value,)).fetchall()
+    return tuple(_decode(row, location=db.location) for row in rows)
 
 
-def recent(connection: sqlite3.Connection, *, limit: int, path: Path) -> tuple[Entry, ...]:
+def recent(db: Database, *, limit: int) -> tuple[Entry, ...]:
     """The latest `limit` entries, oldest first."""
-    rows = connection.execute(_SELECT + " ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-    return tuple(_decode(row, path=path) for row in reversed(rows))
+    rows = db.execute(_SELECT + " ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    return tuple(_decode(row, location=db.location) for row in reversed(rows))
 
 
 def _dump(value: Mapping[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _decode(row: tuple[Any, ...], *, path: Path) -> Entry:
+def _decode(row: tuple[Any, ...], *, location: Location) -> Entry:
     try:
         return Entry(
             id=int(row[0]),
@@ -123,5 +119,5 @@ def _decode(row: tuple[Any, ...], *, path: Path) -> Entry:
         )
     except (ValueError, TypeError) as error:
         raise InventoryError(
-            f"{path}: journal entry {row[0]} cannot be read ({error}); the file is damaged"
+            f"{location}: journal entry {row[0]} cannot be read ({error}); the inventory is damaged"
         ) from error

@@ -2,21 +2,25 @@
 
 Two applies at once would each plan against live state the other is changing. The lock
 is a row, not an OS file lock, so it survives on shared or network folders and tells the
-next run *who* holds it (holder, pid, host, since when). A crashed run leaves its row
-behind: the next run on the same host takes it over when that pid is no longer running;
-otherwise `reconciler state unlock` removes it once a person has checked that run is
-gone. Taking the lock is atomic: the row is read and written under SQLite's write lock.
+next run *who* holds it (holder, pid, host, since when). Taking it is atomic: the row is
+read and written inside one write transaction.
+
+With SQLite the row is all there is: a crashed run leaves its row behind, the next run on
+the same host takes it over when that pid is no longer running, and otherwise `reconciler
+state unlock` removes it once a person has checked that run is gone. With PostgreSQL the
+row sits beside a session-level advisory lock that the server frees when the holder's
+connection ends, so a row whose advisory lock is free is always left over from a dead
+run: it is taken over, and never shown as held.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
 
-from reconciler.inventory.connection import InventoryError
+from reconciler.inventory.connection import Database, InventoryError
+from reconciler.inventory.location import Location
 from reconciler.planning.times import read_instant, write_instant
 
 
@@ -42,55 +46,98 @@ class LockInfo:
 class LockedError(InventoryError):
     """Another run holds the inventory's lock; `.lock` says who."""
 
-    def __init__(self, lock: LockInfo, *, path: Path) -> None:
+    def __init__(
+        self, lock: LockInfo, *, location: Location, freed_by_server: bool = False
+    ) -> None:
         self.lock = lock
-        self.path = path
-        super().__init__(
-            f"{path}: locked by {lock.describe()}; wait for it to finish, or, if that run"
-            " is gone, remove the lock with `reconciler state unlock`"
+        self.location = location
+        advice = (
+            "wait for it to finish: the database frees the lock when that run's connection"
+            " ends, however it ends"
+            if freed_by_server
+            else "wait for it to finish, or, if that run is gone, remove the lock with"
+            " `reconciler state unlock`"
         )
+        super().__init__(f"{location}: locked by {lock.describe()}; {advice}")
 
 
-def read(connection: sqlite3.Connection, *, path: Path) -> LockInfo | None:
-    """The lock as it is, if anyone holds it."""
-    row = connection.execute(
-        "SELECT holder, pid, host, acquired_at FROM lock WHERE id = 1"
-    ).fetchone()
-    if row is None:
+def read(db: Database) -> LockInfo | None:
+    """The lock as it is, if anyone holds it; with PostgreSQL, a row left by a run whose
+    connection has ended is no lock."""
+    row = db.execute("SELECT holder, pid, host, acquired_at FROM lock WHERE id = 1").fetchone()
+    if row is None or db.session_lock_live() is False:
         return None
-    try:
-        acquired_at = read_instant(str(row[3]))
-    except ValueError as error:
-        raise InventoryError(
-            f"{path}: the lock cannot be read ({error}); the file is damaged"
-        ) from error
-    return LockInfo(holder=str(row[0]), pid=int(row[1]), host=str(row[2]), acquired_at=acquired_at)
+    return _decode(db, row)
 
 
 def take(
-    connection: sqlite3.Connection,
+    db: Database,
     lock: LockInfo,
     *,
-    path: Path,
     abandoned: Callable[[LockInfo], bool] | None = None,
 ) -> LockInfo:
     """Record `lock`, or raise `LockedError` naming whoever holds it already; a held
-    lock that `abandoned` says is abandoned is replaced (and named in `taken_over`)."""
-    held = read(connection, path=path)
+    lock that `abandoned` says is abandoned is replaced (and named in `taken_over`).
+    Call inside a write transaction; if it does not commit, free the backend's lock."""
+    live = db.take_session_lock()
+    row = db.execute("SELECT holder, pid, host, acquired_at FROM lock WHERE id = 1").fetchone()
+    held = None if row is None else _decode(db, row)
+    if live is False:
+        raise LockedError(held or _unnamed(db, lock), location=db.location, freed_by_server=True)
     if held is not None:
-        if abandoned is None or not abandoned(held):
-            raise LockedError(held, path=path)
-        connection.execute("DELETE FROM lock")
+        # With a backend lock just taken, the row's run is gone; without one, ask.
+        if live is None and (abandoned is None or not abandoned(held)):
+            raise LockedError(held, location=db.location)
+        db.execute("DELETE FROM lock")
         lock = replace(lock, taken_over=held)
-    connection.execute(
+    db.execute(
         "INSERT INTO lock (id, holder, pid, host, acquired_at) VALUES (1, ?, ?, ?, ?)",
         (lock.holder, lock.pid, lock.host, write_instant(lock.acquired_at)),
     )
     return lock
 
 
-def release(connection: sqlite3.Connection, *, path: Path) -> LockInfo | None:
-    """Remove the lock, whoever holds it; what was removed, if anything."""
-    held = read(connection, path=path)
-    connection.execute("DELETE FROM lock")
-    return held
+def release(db: Database) -> LockInfo | None:
+    """Remove the lock, whoever holds it; what was removed, if anything. Call inside a
+    write transaction; with PostgreSQL, another live connection's lock is refused."""
+    live = True if db.owns_session_lock() else db.take_session_lock()
+    if live is False:
+        held = read(db)
+        raise InventoryError(
+            f"{db.location}: the lock is held by a run that is still connected"
+            f" ({_describe(db, held)}); stop that run: the database frees its lock when"
+            " its connection ends"
+        )
+    try:
+        row = db.execute("SELECT holder, pid, host, acquired_at FROM lock WHERE id = 1").fetchone()
+        db.execute("DELETE FROM lock")
+    finally:
+        if live:
+            db.release_session_lock()
+    return None if row is None else _decode(db, row)
+
+
+def _decode(db: Database, row: tuple[object, ...]) -> LockInfo:
+    try:
+        acquired_at = read_instant(str(row[3]))
+    except ValueError as error:
+        raise InventoryError(
+            f"{db.location}: the lock cannot be read ({error}); the inventory is damaged"
+        ) from error
+    return LockInfo(
+        holder=str(row[0]), pid=int(str(row[1])), host=str(row[2]), acquired_at=acquired_at
+    )
+
+
+def _unnamed(db: Database, lock: LockInfo) -> LockInfo:
+    """Whoever holds the backend's lock without a row naming them (not a reconciler)."""
+    holder = db.session_lock_holder()
+    pid, who = holder if holder is not None else (0, "another connection")
+    return LockInfo(holder=who, pid=pid, host="the database server", acquired_at=lock.acquired_at)
+
+
+def _describe(db: Database, held: LockInfo | None) -> str:
+    if held is not None:
+        return held.describe()
+    holder = db.session_lock_holder()
+    return "another connection" if holder is None else f"{holder[1]}, backend pid {holder[0]}"

@@ -10,12 +10,11 @@ transaction: the caller's transaction makes a batch all-or-nothing.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 
-from reconciler.inventory.connection import InventoryError
+from reconciler.inventory.connection import Database, InventoryError
+from reconciler.inventory.location import Location
 from reconciler.planning.state import DesiredSession, ParticipantRecord, SessionRecord
 from reconciler.planning.times import read_instant, write_instant
 
@@ -37,67 +36,71 @@ def session_key(text: str) -> str:
     return name
 
 
-def read_all(connection: sqlite3.Connection, *, path: Path) -> tuple[SessionRecord, ...]:
+def read_all(db: Database) -> tuple[SessionRecord, ...]:
     """Every record, sorted by key."""
-    rows = connection.execute(_SELECT_SESSIONS + " ORDER BY key").fetchall()
-    participants = connection.execute(
-        _SELECT_PARTICIPANTS + " ORDER BY session_key, position"
-    ).fetchall()
+    rows = db.execute(_SELECT_SESSIONS + " ORDER BY key").fetchall()
+    participants = db.execute(_SELECT_PARTICIPANTS + " ORDER BY session_key, position").fetchall()
     by_key: dict[str, list[tuple[object, ...]]] = {}
     for participant in participants:
         by_key.setdefault(participant[0], []).append(tuple(participant))
-    return tuple(_decode(row, by_key.get(row[0], []), path=path) for row in rows)
+    return tuple(_decode(row, by_key.get(row[0], []), location=db.location) for row in rows)
 
 
-def read_one(connection: sqlite3.Connection, key: str, *, path: Path) -> SessionRecord | None:
+def read_one(db: Database, key: str) -> SessionRecord | None:
     """The record of `key`, if there is one."""
-    row = connection.execute(_SELECT_SESSIONS + " WHERE key = ?", (key,)).fetchone()
+    row = db.execute(_SELECT_SESSIONS + " WHERE key = ?", (key,)).fetchone()
     if row is None:
         return None
-    participants = connection.execute(
+    participants = db.execute(
         _SELECT_PARTICIPANTS + " WHERE session_key = ? ORDER BY position",
         (key,),
     ).fetchall()
-    return _decode(row, participants, path=path)
+    return _decode(row, participants, location=db.location)
 
 
-def write(
-    connection: sqlite3.Connection, record: SessionRecord, *, now: datetime, path: Path
-) -> bool:
-    """Store `record` in place of the one of its key; False if it was already so."""
-    if read_one(connection, record.key, path=path) == record:
+def write(db: Database, record: SessionRecord, *, now: datetime) -> bool:
+    """Store `record` in place of the one of its key; False if it was already so.
+
+    Refused (nothing written) when another key records the same live session, or two
+    participants share a name: checked first, so no backend's constraint error is met.
+    """
+    if read_one(db, record.key) == record:
         return False
-    try:
-        _upsert(connection, record, now=now)
-    except sqlite3.IntegrityError as error:
-        raise InventoryError(_conflict(connection, record, path=path)) from error
-    connection.execute("DELETE FROM participants WHERE session_key = ?", (record.key,))
-    try:
-        connection.executemany(
-            "INSERT INTO participants (session_key, name, id_hash, position) VALUES (?, ?, ?, ?)",
-            [
-                (record.key, participant.name, participant.id_hash, position)
-                for position, participant in enumerate(record.participants)
-            ],
-        )
-    except sqlite3.IntegrityError as error:
+    names = [participant.name for participant in record.participants]
+    if len(set(names)) != len(names):
         raise InventoryError(
-            f"{path}: Session/{record.key}: two participants are named alike; nothing was written"
-        ) from error
+            f"{db.location}: Session/{record.key}: two participants are named alike;"
+            " nothing was written"
+        )
+    owner = db.execute(
+        "SELECT key FROM sessions WHERE session_id = ? AND key <> ?",
+        (record.session_id, record.key),
+    ).fetchone()
+    if owner is not None:
+        raise InventoryError(
+            f"{db.location}: Session/{record.key}: live session {record.session_id} is"
+            f" already recorded for Session/{owner[0]}; nothing was written"
+        )
+    _upsert(db, record, now=now)
+    db.execute("DELETE FROM participants WHERE session_key = ?", (record.key,))
+    db.executemany(
+        "INSERT INTO participants (session_key, name, id_hash, position) VALUES (?, ?, ?, ?)",
+        [
+            (record.key, participant.name, participant.id_hash, position)
+            for position, participant in enumerate(record.participants)
+        ],
+    )
     return True
 
 
-def delete(connection: sqlite3.Connection, key: str) -> bool:
+def delete(db: Database, key: str) -> bool:
     """Remove the record of `key` and its participants; False if there was none."""
-    cursor = connection.execute("DELETE FROM sessions WHERE key = ?", (key,))
-    return cursor.rowcount > 0
+    return db.execute("DELETE FROM sessions WHERE key = ?", (key,)).rowcount > 0
 
 
-def _upsert(connection: sqlite3.Connection, record: SessionRecord, *, now: datetime) -> None:
-    # An upsert, not INSERT OR REPLACE: REPLACE would silently delete another key's row
-    # that holds the same session id, where this must fail instead.
+def _upsert(db: Database, record: SessionRecord, *, now: datetime) -> None:
     applied = None if record.applied is None else json.dumps(record.applied.to_json())
-    connection.execute(
+    db.execute(
         "INSERT INTO sessions (key, session_id, start_time, end_time, canceled, applied,"
         " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (key) DO UPDATE SET session_id = excluded.session_id,"
@@ -116,19 +119,8 @@ def _upsert(connection: sqlite3.Connection, record: SessionRecord, *, now: datet
     )
 
 
-def _conflict(connection: sqlite3.Connection, record: SessionRecord, *, path: Path) -> str:
-    row = connection.execute(
-        "SELECT key FROM sessions WHERE session_id = ?", (record.session_id,)
-    ).fetchone()
-    owner = f"Session/{row[0]}" if row else "another record"
-    return (
-        f"{path}: Session/{record.key}: live session {record.session_id} is already recorded"
-        f" for {owner}; nothing was written"
-    )
-
-
 def _decode(
-    row: Sequence[object], participants: Sequence[Sequence[object]], *, path: Path
+    row: Sequence[object], participants: Sequence[Sequence[object]], *, location: Location
 ) -> SessionRecord:
     key = str(row[0])
     try:
@@ -147,7 +139,7 @@ def _decode(
         )
     except (ValueError, KeyError, TypeError) as error:
         raise InventoryError(
-            f"{path}: Session/{key}: the record cannot be read ({error}); forget it with"
+            f"{location}: Session/{key}: the record cannot be read ({error}); forget it with"
             f" `reconciler state forget {key}` and adopt the session again with"
             " `reconciler import`"
         ) from error

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Final
+from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from reconciler.manifests.composer import parse
 from reconciler.manifests.documents import Limits
@@ -48,9 +49,26 @@ class ProjectConfig(BaseModel):
     auvious_url: WebUrl | None = Field(default=None, description="Auvious base URL.")
     state: Text | None = Field(
         default=None,
-        description="Inventory location: a SQLite file, relative to this file.",
+        description="Inventory location: a SQLite file, relative to this file, or a"
+        " postgresql://USER@HOST:PORT/DATABASE[?schema=NAME] URL without a password (the"
+        " password comes from PGPASSWORD or ~/.pgpass, never from a file kept in git).",
     )
     emulator: EmulatorSettings = EmulatorSettings()
+
+    @field_validator("state")
+    @classmethod
+    def _no_password(cls, value: str | None) -> str | None:
+        # reconciler.yaml lives in git: a password there is a leaked password.
+        if value and "://" in value:
+            parts = urlsplit(value)
+            query = {key for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
+            if parts.password or query & {"password", "sslpassword"}:
+                raise ValueError(
+                    "a password does not belong in reconciler.yaml, which is kept in git:"
+                    " remove it and set PGPASSWORD, use ~/.pgpass, or give the whole URL in"
+                    " RECONCILER_STATE from a secret"
+                )
+        return value
 
 
 def find_config(start: Path) -> Path | None:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from reconciler.inventory import LockInfo
+from reconciler.inventory import Location, LockInfo
 from reconciler.planning.state import DesiredSession, SessionRecord
 from reconciler.planning.times import write_instant
 
@@ -30,13 +29,13 @@ def status(record: SessionRecord) -> str:
     return "applied" if record.applied is not None else "adopted"
 
 
-def missing(path: Path) -> list[str]:
+def missing(path: Location) -> list[str]:
     """What `state list` says where no inventory has been created yet."""
     return [f"no inventory at {path} yet: `reconciler apply` creates it"]
 
 
 def listing(
-    path: Path,
+    path: Location,
     *,
     serial: int,
     lineage: str,
@@ -69,7 +68,7 @@ def listing(
 
 
 def listing_json(
-    path: Path,
+    path: Location,
     *,
     exists: bool,
     serial: int,
@@ -121,7 +120,7 @@ def detail_json(record: SessionRecord) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 
-def not_recorded(path: Path, key: str, *, exists: bool) -> str:
+def not_recorded(path: Location, key: str, *, exists: bool) -> str:
     """Why there is nothing to show or forget for `key`."""
     if not exists:
         return f"Session/{key}: no inventory at {path} yet, so nothing is recorded"
@@ -139,7 +138,7 @@ def forget_prompt(record: SessionRecord) -> str:
     )
 
 
-def forgotten(path: Path, record: SessionRecord) -> list[str]:
+def forgotten(path: Location, record: SessionRecord) -> list[str]:
     """What forgetting a record did, and what it did not."""
     return [
         f"forgot Session/{record.key} in {path}",
@@ -148,7 +147,7 @@ def forgotten(path: Path, record: SessionRecord) -> list[str]:
     ]
 
 
-def no_lock(path: Path) -> str:
+def no_lock(path: Location) -> str:
     """What `state unlock` says when there is nothing to remove."""
     return f"the inventory at {path} is not locked"
 
@@ -158,7 +157,7 @@ def unlock_prompt(lock: LockInfo) -> str:
     return f"Locked by {lock.describe()}. Remove the lock? Only if that run is no longer running"
 
 
-def unlocked(path: Path, lock: LockInfo) -> str:
+def unlocked(path: Location, lock: LockInfo) -> str:
     """What removing a lock did."""
     return f"unlocked {path}: removed the lock of {lock.describe()}"
 

@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 
 from reconciler.inventory import SCHEMA_VERSION, Inventory, InventoryError
+from reconciler.inventory.connection import Database, SqliteDatabase
 from reconciler.inventory.schema import MIGRATIONS, migrate
 from tests.inventory.samples import T0, record
 
 
-def _version_1(path: Path) -> sqlite3.Connection:
+def _version_1(path: Path) -> SqliteDatabase:
     """An inventory as the first release wrote it: identity and records, no lock table."""
-    raw = sqlite3.connect(path, isolation_level=None)
-    migrate(raw, path, migrations=MIGRATIONS[:1])
+    raw = SqliteDatabase(path, timeout=1)
+    migrate(raw, migrations=MIGRATIONS[:1])
     raw.execute(
         "INSERT INTO sessions (key, session_id, start_time, end_time, canceled, applied,"
         " updated_at) VALUES ('old', 'S-old', '2026-11-30T22:00:00Z', '2026-11-30T22:30:00Z',"
@@ -55,13 +56,16 @@ def test_a_failed_upgrade_leaves_the_inventory_as_it_was(tmp_path: Path) -> None
     path = tmp_path / "state.db"
     raw = _version_1(path)
 
-    def broken(connection: sqlite3.Connection) -> None:
-        connection.execute("CREATE TABLE half_done (x)")
+    def broken(db: Database) -> None:
+        db.execute("CREATE TABLE half_done (x)")
         raise RuntimeError("migration 2 failed")
 
     with pytest.raises(RuntimeError, match="migration 2 failed"):
-        migrate(raw, path, migrations=(MIGRATIONS[0], broken))
-    tables = {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        migrate(raw, migrations=(MIGRATIONS[0], broken))
+    tables = {
+        row[0]
+        for row in raw.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+    }
     raw.close()
     assert "half_done" not in tables
     assert _version(path) == 1

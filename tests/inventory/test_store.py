@@ -27,7 +27,7 @@ def inventory(path: Path) -> Inventory:
 def test_open_of_a_missing_file_is_empty_and_creates_nothing(path: Path) -> None:
     with Inventory.open(path) as inventory:
         assert not inventory.exists
-        assert (inventory.serial, inventory.lineage, inventory.path) == (0, "", path)
+        assert (inventory.serial, inventory.lineage, inventory.location) == (0, "", path)
         assert inventory.sessions() == ()
         assert inventory.session("anything") is None
         assert inventory.lock_info() is None

@@ -1,0 +1,106 @@
+"""Where an inventory lives: a SQLite file, or a schema in a PostgreSQL database.
+
+`--state`, RECONCILER_STATE and reconciler.yaml `state` name one as text: a path, or a
+`postgresql://` (or `postgres://`) URL in libpq's form with one addition, `?schema=NAME`
+(default `reconciler`), so several inventories can share a database. A PostgreSQL
+location shows itself without its password (`str`, `repr`), so it can be named in every
+message; only `conninfo` carries it, to the driver.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+
+DEFAULT_SCHEMA = "reconciler"
+_SCHEMES = ("postgresql", "postgres")
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+
+
+class LocationError(ValueError):
+    """Text that names no usable inventory location; the message never holds a secret."""
+
+
+@dataclass(frozen=True)
+class PostgresLocation:
+    """An inventory in schema `schema` of the PostgreSQL database `conninfo` reaches."""
+
+    conninfo: str = field(repr=False)
+    """The URL for libpq, `schema` taken out; it may hold a password."""
+    schema: str
+    shown: str
+    """The URL without its password, for messages."""
+    secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    """What must never be shown: scrubbed from the driver's messages."""
+
+    def __str__(self) -> str:
+        return self.shown
+
+    def scrub(self, text: str) -> str:
+        """`text` with every secret of this location replaced by `***`."""
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+Location = Path | PostgresLocation
+"""Where an inventory lives."""
+
+
+def is_url(text: str) -> bool:
+    """Whether `text` is meant as a URL rather than a file path."""
+    return "://" in text
+
+
+def parse_location(text: str) -> Location:
+    """The location `text` names: a PostgreSQL URL, or else a file path.
+
+    Raises `LocationError` for a URL of another scheme or with a bad `schema`.
+    """
+    if not is_url(text):
+        return Path(text)
+    parts = urlsplit(text)
+    if parts.scheme not in _SCHEMES:
+        shown = parts.scheme or "(none)"
+        raise LocationError(
+            f"unsupported inventory URL scheme {shown!r}: give a file path, or a"
+            " postgresql://USER@HOST:PORT/DATABASE URL"
+        )
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [value for key, value in query if key == "schema"]
+    schema = schemas[-1] if schemas else DEFAULT_SCHEMA
+    if not _SCHEMA_NAME.fullmatch(schema):
+        raise LocationError(
+            f"schema {schema!r} in the inventory URL: use lower-case letters, digits and"
+            " underscores (at most 63, not starting with a digit)"
+        )
+    rest = [(key, value) for key, value in query if key != "schema"]
+    secrets = [value for key, value in rest if key in _SECRET_PARAMETERS and value]
+    if parts.password:
+        secrets += [parts.password, unquote(parts.password)]
+    netloc = parts.netloc.rpartition("@")[2]
+    if parts.username is not None:
+        netloc = f"{parts.username}@{netloc}"
+    shown_query = [(key, value) for key, value in rest if key not in _SECRET_PARAMETERS]
+    shown_query.append(("schema", schema))
+    shown = _url(parts.scheme, netloc, parts.path, shown_query)
+    conninfo = _url(parts.scheme, parts.netloc, parts.path, rest)
+    ordered = sorted({s for s in secrets if s}, key=len, reverse=True)
+    return PostgresLocation(conninfo=conninfo, schema=schema, shown=shown, secrets=tuple(ordered))
+
+
+def _url(scheme: str, netloc: str, path: str, query: list[tuple[str, str]]) -> str:
+    # Not urlunsplit: it drops an empty host (`postgresql:///db`), which libpq needs.
+    return f"{scheme}://{netloc}{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+def has_password(text: str) -> bool:
+    """Whether the URL `text` carries a password (in its user part or its query)."""
+    if not is_url(text):
+        return False
+    parts = urlsplit(text)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    return bool(parts.password) or any(key in _SECRET_PARAMETERS for key, _ in query)

@@ -1,0 +1,236 @@
+"""An inventory in a PostgreSQL schema, shared by CI runners and colleagues.
+
+The same tables as the SQLite file, in schema `reconciler` (or `?schema=NAME`) of the
+database the URL names, created and migrated on first use. What SQLite does with its
+file lock, this does with advisory locks keyed by the schema:
+
+- a write transaction first takes a transaction-level lock, so writers queue one at a
+  time (waiting at most `lock_timeout`) and what a batch reads cannot change before it
+  writes; a read transaction is REPEATABLE READ, one moment throughout;
+- an apply holds a session-level lock for its whole run, beside the lock row that names
+  it. PostgreSQL frees the lock the moment the connection ends, however the run ended,
+  so a lock row whose advisory lock is free is left over from a dead run and is taken
+  over; a live one cannot be removed from another connection.
+
+The connection has timeouts everywhere: to connect, per statement, per lock wait, and
+TCP keepalives both ways, so a runner that vanishes from the network loses its lock
+within about a minute instead of holding it for hours.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import psycopg
+from psycopg import errors, pq, sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from reconciler.inventory.connection import (
+    Cursor,
+    Database,
+    InventoryError,
+    busy,
+    damaged_value,
+    newer_inventory,
+)
+from reconciler.inventory.location import PostgresLocation
+
+APPLICATION = "reconciler-inventory"
+"""What the `inventory_version` row says: this schema is a reconciler inventory."""
+
+_APPLY_LOCK = 0x52434E41  # "RCNA": an apply runs
+_WRITE_LOCK = 0x52434E57  # "RCNW": a write transaction runs
+
+_CONNECT_DEFAULTS = {
+    "connect_timeout": "10",
+    "application_name": "reconciler",
+    # The client notices a dead server; the settings below make the server notice us.
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "60000",
+}
+_SESSION_SETTINGS = {
+    "statement_timeout": "60s",
+    "tcp_keepalives_idle": "30",
+    "tcp_keepalives_interval": "10",
+    "tcp_keepalives_count": "3",
+}
+
+
+class PostgresDatabase(Database):
+    """One connection to the inventory at a `PostgresLocation`."""
+
+    dialect = "postgresql"
+
+    def __init__(self, location: PostgresLocation, *, timeout: float) -> None:
+        super().__init__(location)
+        self._where = location
+        self._key = zlib.crc32(location.schema.encode("utf-8")) & 0x7FFFFFFF
+        self._holding = False
+        with self.guarded("connect to the inventory's database"):
+            parameters = {**_CONNECT_DEFAULTS, **conninfo_to_dict(location.conninfo)}
+            self._connection = psycopg.connect(make_conninfo("", **parameters), autocommit=True)
+        try:
+            with self.guarded("connect to the inventory's database"):
+                settings = {**_SESSION_SETTINGS, "lock_timeout": f"{max(1, int(timeout * 1000))}ms"}
+                for name, value in settings.items():
+                    self._connection.execute(
+                        sql.SQL("SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+                    )
+                self._connection.execute(
+                    sql.SQL("SET search_path TO {}").format(sql.Identifier(location.schema))
+                )
+        except BaseException:
+            self._connection.close()
+            raise
+
+    def execute(self, statement: str, params: Sequence[object] = ()) -> Cursor:
+        return self._connection.execute(_adapt(statement), tuple(params))
+
+    def executemany(self, statement: str, rows: Iterable[Sequence[object]]) -> None:
+        with self._connection.cursor() as cursor:
+            cursor.executemany(_adapt(statement), [tuple(row) for row in rows])
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[None]:
+        if write:
+            self._connection.execute("BEGIN")
+        else:
+            self._connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            if write:
+                self._connection.execute(
+                    "SELECT pg_advisory_xact_lock(%s::int4, %s::int4)", (_WRITE_LOCK, self._key)
+                )
+            yield
+        except BaseException:
+            self._rollback()
+            raise
+        self._connection.execute("COMMIT")
+
+    @contextmanager
+    def guarded(self, doing: str) -> Iterator[None]:
+        where = self._where
+        try:
+            yield
+        except errors.LockNotAvailable as error:
+            raise InventoryError(busy(where, doing)) from error
+        except errors.InsufficientPrivilege as error:
+            raise InventoryError(
+                f"{where}: cannot {doing}: {_text(error, where)}; the role needs CREATE on"
+                f" the database the first time (to create schema {where.schema}), then use"
+                " of the schema and its tables"
+            ) from error
+        except psycopg.Error as error:
+            raise InventoryError(f"{where}: cannot {doing}: {_text(error, where)}") from error
+        except (ValueError, TypeError) as error:
+            raise damaged_value(where, doing, error) from error
+
+    def schema_version(self, latest: int) -> int:
+        tables = {
+            str(row[0])
+            for row in self.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+                (self._where.schema,),
+            ).fetchall()
+        }
+        if not tables:
+            return 0
+        row = None
+        if "inventory_version" in tables:
+            row = self.execute("SELECT application, version FROM inventory_version").fetchone()
+        if row is None or row[0] != APPLICATION:
+            raise InventoryError(
+                f"{self._where}: schema {self._where.schema} holds tables, but not a reconciler"
+                " inventory; name another schema with ?schema=NAME in the URL"
+            )
+        version = int(row[1])
+        if version > latest:
+            raise newer_inventory(self._where, version, latest)
+        return version
+
+    def prepare_schema(self) -> None:
+        exists = self.execute(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = ?",
+            (self._where.schema,),
+        ).fetchone()
+        if exists is None:
+            self._connection.execute(
+                sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self._where.schema))
+            )
+        self.execute(
+            "CREATE TABLE IF NOT EXISTS inventory_version"
+            " (application TEXT NOT NULL, version INTEGER NOT NULL)"
+        )
+
+    def set_schema_version(self, version: int) -> None:
+        self.execute("DELETE FROM inventory_version")
+        self.execute(
+            "INSERT INTO inventory_version (application, version) VALUES (?, ?)",
+            (APPLICATION, version),
+        )
+
+    def take_session_lock(self) -> bool | None:
+        if self._holding:
+            return False  # advisory locks nest within a session: this one is not free
+        row = self._connection.execute(
+            "SELECT pg_try_advisory_lock(%s::int4, %s::int4)", (_APPLY_LOCK, self._key)
+        ).fetchone()
+        self._holding = bool(row and row[0])
+        return self._holding
+
+    def release_session_lock(self) -> None:
+        if not self._holding:
+            return
+        self._holding = False
+        with suppress(psycopg.OperationalError):  # the connection is gone, and the lock too
+            self._connection.execute(
+                "SELECT pg_advisory_unlock(%s::int4, %s::int4)", (_APPLY_LOCK, self._key)
+            )
+
+    def owns_session_lock(self) -> bool:
+        return self._holding
+
+    def session_lock_live(self) -> bool | None:
+        return self._holding or self.session_lock_holder() is not None
+
+    def session_lock_holder(self) -> tuple[int, str] | None:
+        row = self._connection.execute(
+            "SELECT l.pid, a.application_name, a.client_addr::text FROM pg_locks l"
+            " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND l.classid::int8 = %s AND l.objid::int8 = %s LIMIT 1",
+            (_APPLY_LOCK, self._key),
+        ).fetchone()
+        if row is None:
+            return None
+        client = row[2] or "a local socket"
+        return int(row[0]), f"{row[1] or 'a client'} from {client}"
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def _rollback(self) -> None:
+        if self._connection.closed:
+            return
+        if self._connection.info.transaction_status == pq.TransactionStatus.IDLE:
+            return
+        with suppress(psycopg.Error):  # the connection is gone: the server rolled back
+            self._connection.execute("ROLLBACK")
+
+
+def _adapt(statement: str) -> str:
+    # The inventory's SQL has no `%` and no `?` but its placeholders.
+    return statement.replace("?", "%s")
+
+
+def _text(error: Any, where: PostgresLocation) -> str:
+    """The driver's message on one line, with no secret of `where` in it."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return where.scrub("; ".join(lines) or type(error).__name__)
