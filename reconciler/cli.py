@@ -635,6 +635,49 @@ def state_unlock_command(path: Path, state_file: str | None, yes: bool) -> None:
     click.echo(views.no_lock(location) if removed is None else views.unlocked(location, removed))
 
 
+@state.command("migrate")
+@click.option(
+    "--from",
+    "source_text",
+    required=True,
+    metavar="FILE|URL",
+    help="The inventory to move: a SQLite file or a postgresql:// URL.",
+)
+@click.option(
+    "--to",
+    "destination_text",
+    required=True,
+    metavar="FILE|URL",
+    help="Where to move it: a new or empty SQLite file, or a postgresql:// URL"
+    " (`?schema=NAME`; default schema reconciler).",
+)
+@_reporting_errors
+def state_migrate_command(source_text: str, destination_text: str) -> None:
+    """Move an inventory to another backend: records, serial, identity and journal.
+
+    Both inventories are locked while it runs, so no apply can run beside it. The copy
+    lands in one transaction and is read back before anything else changes; then the old
+    inventory is retired: commands that use it are refused, naming the new location.
+    Keep the password out of the command line: give the URL without one and set
+    PGPASSWORD (or use ~/.pgpass). Running it again after an interruption finishes the
+    move.
+    """
+    from reconciler import engine
+    from reconciler.inventory import LocationError, parse_location
+    from reconciler.render import state as views
+
+    try:
+        source = parse_location(source_text)
+        destination = parse_location(destination_text)
+    except LocationError as error:
+        _fail(f"--from/--to: {error}")
+        return
+    moved = engine.migrate_state(source, destination)
+    lines = views.migrated(moved.source, moved.destination, moved.content, resumed=moved.resumed)
+    for line in lines:
+        click.echo(line)
+
+
 @main.group()
 def emulator() -> None:
     """A local stand-in for the Coviu and Auvious APIs."""

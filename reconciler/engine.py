@@ -42,7 +42,9 @@ from reconciler.clients import (
 from reconciler.emulator.embedded import DEFAULT_DB
 from reconciler.errors import InputError
 from reconciler.inventory import (
+    Dump,
     Inventory,
+    InventoryError,
     Location,
     LocationError,
     LockedError,
@@ -61,6 +63,7 @@ from reconciler.planning.saved import read_plan
 from reconciler.refresh import observe
 
 APPLY_HOLDER = "reconciler apply"
+MIGRATE_HOLDER = "reconciler state migrate"
 
 DEFAULT_STATE = Path(".reconciler/state.db")
 """The inventory when nothing names one: under the project's root (the folder holding
@@ -433,6 +436,66 @@ def _holding(inventory: Inventory, holder: str = APPLY_HOLDER) -> Iterator[LockI
         held = inventory.lock_info()
         if held is not None and (held.pid, held.host) == (lock.pid, lock.host):
             inventory.unlock()
+
+
+@dataclass(frozen=True)
+class Migrated:
+    """What `state migrate` moved, and where."""
+
+    source: Location
+    destination: Location
+    content: Dump
+    resumed: bool = False
+    """The destination already held this very copy (an earlier move stopped before it
+    retired the source): only the source was retired."""
+
+
+def migrate_state(source: Location, destination: Location) -> Migrated:
+    """Move the inventory at `source` into the empty one at `destination` (created if
+    need be), journal, identity and all, then retire `source`. Both are locked
+    throughout, so no apply runs meanwhile; nothing is written anywhere unless the copy
+    reads back identical."""
+    if _same(source, destination):
+        raise InputError(f"{source}: --from and --to name the same inventory")
+    with Inventory.open(source) as old:
+        if not old.exists:
+            raise InventoryError(f"{source}: no inventory there to move")
+        with _holding(old, MIGRATE_HOLDER):
+            content = old.dump()
+            with (
+                Inventory.open(destination, create=True) as new,
+                _holding(new, MIGRATE_HOLDER),
+            ):
+                resumed = not new.receive(content)
+                there = new.dump()
+                if there != content:
+                    raise InventoryError(_occupied(destination, there, content, resumed))
+            old.retire(moved_to=str(destination), now=_wall())
+    return Migrated(source, destination, content, resumed)
+
+
+def _same(one: Location, other: Location) -> bool:
+    if isinstance(one, Path) and isinstance(other, Path):
+        return one.resolve() == other.resolve()
+    return str(one) == str(other)
+
+
+def _occupied(destination: Location, there: Dump, content: Dump, resumed: bool) -> str:
+    if not resumed:
+        return (
+            f"{destination}: the copy does not read back as written; nothing was retired:"
+            " the source is still the inventory to use"
+        )
+    if there.lineage == content.lineage:
+        return (
+            f"{destination}: already holds an older copy of this inventory (serial"
+            f" {there.serial}; the source is at {content.serial}); remove it (delete the"
+            " file, or DROP SCHEMA … CASCADE) and migrate again"
+        )
+    return (
+        f"{destination}: already holds another inventory (lineage {there.lineage[:8]}, serial"
+        f" {there.serial}, {len(there.sessions)} sessions); migrate into an empty one"
+    )
 
 
 def this_host() -> str:

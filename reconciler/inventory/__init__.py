@@ -22,11 +22,13 @@ from reconciler.inventory.lock import LockedError, LockInfo
 from reconciler.inventory.records import session_key
 from reconciler.inventory.schema import SCHEMA_VERSION
 from reconciler.inventory.store import Batch, Inventory
+from reconciler.inventory.transfer import Dump
 
 __all__ = [
     "BUSY_TIMEOUT_SECONDS",
     "SCHEMA_VERSION",
     "Batch",
+    "Dump",
     "Entry",
     "Inventory",
     "InventoryError",

@@ -23,7 +23,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from reconciler.inventory import journal, records
+from reconciler.inventory import journal, records, transfer
 from reconciler.inventory import lock as locks
 from reconciler.inventory.connection import (
     BUSY_TIMEOUT_SECONDS,
@@ -115,6 +115,13 @@ class Inventory:
             with db.guarded("open the inventory"):
                 migrate(db)
                 lineage, salt = _identity(db)
+                retired = transfer.moved(db)
+            if retired is not None:
+                raise InventoryError(
+                    f"{location}: this inventory was moved to {retired[0]} at {retired[1]} by"
+                    " `reconciler state migrate` and is no longer used; point --state,"
+                    " RECONCILER_STATE or reconciler.yaml `state` at the new one"
+                )
         except BaseException:
             db.close()
             raise
@@ -245,6 +252,28 @@ class Inventory:
         """Who holds the lock, if anyone."""
         with self._db.guarded("read the inventory"):
             return locks.read(self._db)
+
+    def dump(self) -> transfer.Dump:
+        """Everything the inventory holds but its lock (see `transfer`)."""
+        with self._db.guarded("read the inventory"), self._db.transaction():
+            return transfer.dump(self._db)
+
+    def receive(self, content: transfer.Dump) -> bool:
+        """Take `content` as this inventory's own, identity included: True if written,
+        False (nothing written) if this inventory already holds something."""
+        self._require_store("write to")
+        with self._db.guarded("write the inventory"), self._db.transaction(write=True):
+            if not transfer.dump(self._db).empty:
+                return False
+            transfer.load(self._db, content)
+        self._lineage, self._salt = content.lineage, bytes.fromhex(content.salt)
+        return True
+
+    def retire(self, *, moved_to: str, now: datetime) -> None:
+        """Mark the inventory as moved to `moved_to`: opening it is refused from now on."""
+        self._require_store("retire")
+        with self._db.guarded("write the inventory"), self._db.transaction(write=True):
+            transfer.retire(self._db, moved_to=moved_to, now=now)
 
     def close(self) -> None:
         """Close the connection; the inventory cannot be used afterwards."""

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.inventory import Location, LockInfo
+from reconciler.inventory import Dump, Location, LockInfo
 from reconciler.planning.state import DesiredSession, SessionRecord
 from reconciler.planning.times import write_instant
 
@@ -160,6 +160,25 @@ def unlock_prompt(lock: LockInfo) -> str:
 def unlocked(path: Location, lock: LockInfo) -> str:
     """What removing a lock did."""
     return f"unlocked {path}: removed the lock of {lock.describe()}"
+
+
+def migrated(source: Location, destination: Location, content: Dump, *, resumed: bool) -> list[str]:
+    """What `state migrate` did, and what to do next."""
+    lines = [
+        f"moved the inventory (lineage {content.lineage[:8]}, serial {content.serial}):"
+        f" {len(content.sessions)} sessions, {len(content.participants)} participants,"
+        f" {len(content.journal)} journal entries",
+        f"  from {source}",
+        f"  to   {destination}",
+    ]
+    if resumed:
+        lines.append("the copy was already there (an earlier move was interrupted): kept it")
+    return [
+        *lines,
+        f"{source} is retired: commands that use it are refused and name the new one",
+        "point the project at the new inventory: --state, RECONCILER_STATE (from a secret,"
+        " with the password) or reconciler.yaml `state` (without it)",
+    ]
 
 
 def _summary_json(record: SessionRecord) -> dict[str, Any]:
