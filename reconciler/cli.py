@@ -126,7 +126,9 @@ def _selector_option(help: str) -> Callable[[Callable[..., None]], Callable[...,
 
 
 _STATE_OPTION = click.option(
-    "--state", metavar="FILE", help="Inventory file [env: RECONCILER_STATE]."
+    "--state",
+    metavar="FILE|URL",
+    help="The inventory: a SQLite file or a postgresql:// URL [env: RECONCILER_STATE].",
 )
 
 
@@ -478,7 +480,8 @@ def state() -> None:
     """Look into and repair the inventory: which live session each manifest owns.
 
     PATH (default: .) only finds reconciler.yaml, which may name the inventory; --state
-    and RECONCILER_STATE override it. The default is .reconciler/state.db.
+    and RECONCILER_STATE override it. The default is .reconciler/state.db; a
+    postgresql:// URL names a shared inventory in a PostgreSQL schema.
     """
 
 
@@ -486,9 +489,9 @@ def _state_location(command: Callable[..., None]) -> Callable[..., None]:
     command = click.option(
         "--state",
         "state_file",
-        metavar="FILE",
-        help="The inventory file [env: RECONCILER_STATE; else reconciler.yaml `state`;"
-        " else .reconciler/state.db].",
+        metavar="FILE|URL",
+        help="The inventory: a SQLite file or a postgresql:// URL [env: RECONCILER_STATE;"
+        " else reconciler.yaml `state`; else .reconciler/state.db].",
     )(command)
     return click.argument(
         "path", required=False, default=Path("."), type=click.Path(path_type=Path)
@@ -621,7 +624,9 @@ def state_unlock_command(path: Path, state_file: str | None, yes: bool) -> None:
     """Remove the inventory's lock, after showing who holds it.
 
     Only for a lock left behind by a run that crashed or was killed: removing the lock of
-    a running apply lets a second one run beside it.
+    a running apply lets a second one run beside it. A PostgreSQL inventory needs this
+    never: the database frees a run's lock when its connection ends, and a lock that is
+    still held belongs to a run that is still connected, so it is refused.
     """
     from reconciler.inventory import Inventory
     from reconciler.render import state as views
@@ -629,7 +634,7 @@ def state_unlock_command(path: Path, state_file: str | None, yes: bool) -> None:
     location = _inventory_path(path, state_file)
     with Inventory.open(location) as inventory:
         held = inventory.lock_info()
-        if held is not None and not yes:
+        if held is not None and not yes and not inventory.lock_frees_itself:
             click.confirm(views.unlock_prompt(held), abort=True)
         removed = inventory.unlock() if held is not None else None
     click.echo(views.no_lock(location) if removed is None else views.unlocked(location, removed))

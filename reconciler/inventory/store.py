@@ -248,6 +248,12 @@ class Inventory:
         with self._db.guarded("unlock the inventory"), self._db.transaction(write=True):
             return locks.release(self._db)
 
+    @property
+    def lock_frees_itself(self) -> bool:
+        """Whether the backend frees a run's lock when the run's connection ends
+        (PostgreSQL): then no lock it shows is left over, and none can be removed."""
+        return self._db.session_lock_live() is not None
+
     def lock_info(self) -> LockInfo | None:
         """Who holds the lock, if anyone."""
         with self._db.guarded("read the inventory"):
