@@ -18,7 +18,7 @@ from reconciler import engine
 from reconciler.cli import main
 from reconciler.clients import ApiUnavailableError, Clients
 from reconciler.clients.errors import CallInfo
-from reconciler.inventory import Inventory, InventoryError
+from reconciler.inventory import Inventory, InventoryError, PostgresLocation
 from reconciler.manifests import load
 from reconciler.planning import (
     Desired,
@@ -98,6 +98,31 @@ def test_the_default_inventory_is_beside_reconciler_yaml_from_any_folder(
     found = engine.state_path([Path("derm")], flag=None, environ={})
     assert isinstance(found, Path)
     assert found.resolve() == (project / ".reconciler" / "state.db").resolve()
+
+
+def test_reconciler_yaml_may_name_a_postgresql_inventory_which_the_environment_overrides(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "reconciler.yaml").write_text(
+        "state: postgresql://ci@db.example:5432/ops?sslmode=require&schema=cardio\n"
+    )
+    monkeypatch.chdir(project / "clinics")
+    from_yaml = engine.state_path([Path("derm")], flag=None, environ={})
+    from_environment = engine.state_path(
+        [Path("derm")], flag=None, environ={"RECONCILER_STATE": "postgresql://ci:pw@db2/ops"}
+    )
+
+    assert isinstance(from_yaml, PostgresLocation)
+    assert (from_yaml.schema, str(from_yaml)) == (
+        "cardio",
+        "postgresql://ci@db.example:5432/ops?sslmode=require&schema=cardio",
+    )
+    assert isinstance(from_environment, PostgresLocation)
+    assert (str(from_environment), from_environment.schema) == (
+        "postgresql://ci@db2/ops?schema=reconciler",
+        "reconciler",
+    )
+    assert "pw" in from_environment.conninfo
 
 
 def test_the_plan_names_the_serial_of_the_records_it_used(tmp_path: Path) -> None:
