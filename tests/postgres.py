@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import os
 import uuid
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from reconciler.inventory import PostgresLocation, parse_location
 
@@ -47,15 +51,48 @@ def with_schema(url: str, schema: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+@contextmanager
+def raw_connection(location: PostgresLocation) -> Iterator[psycopg.Connection[Any]]:
+    """A connection of the test's own to `location`'s database, beside the inventory's
+    code: autocommit, with the inventory's schema on its search path."""
+    with psycopg.connect(location.conninfo, autocommit=True, connect_timeout=10) as connection:
+        # A transaction a failed test left open fails the test's cleanup, never hangs it.
+        connection.execute("SET lock_timeout = '10s'")
+        connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(location.schema)))
+        yield connection
+
+
 def drop_schema(location: PostgresLocation) -> None:
     """Remove a test's schema and everything in it."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(location.conninfo, autocommit=True, connect_timeout=10) as connection:
+    with raw_connection(location) as connection:
         connection.execute(
             sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(location.schema))
         )
+
+
+def schema_exists(location: PostgresLocation) -> bool:
+    """Whether `location`'s schema exists, as information_schema tells."""
+    with raw_connection(location) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name = %s",
+            (location.schema,),
+        ).fetchone()
+    return row is not None and row[0] == 1
+
+
+def lock_waiters(location: PostgresLocation) -> int:
+    """How many connections wait for one of the inventory's advisory locks (a writer
+    queued behind another): those keyed, as reconciler.inventory.postgres keys them, by
+    the CRC-32 of the schema's name."""
+    key = zlib.crc32(location.schema.encode("utf-8")) & 0x7FFFFFFF
+    with raw_connection(location) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            " AND objsubid = 2 AND objid::int8 = %s"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (key,),
+        ).fetchone()
+    return 0 if row is None else int(row[0])
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import unquote, urlsplit
 
 DEFAULT_SCHEMA = "reconciler"
 _SCHEMES = ("postgresql", "postgres")
@@ -62,45 +62,54 @@ def parse_location(text: str) -> Location:
     """
     if not is_url(text):
         return Path(text)
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        password = parts.password
+        username = parts.username
+    except ValueError:
+        # urlsplit's messages may quote the host part, which may hold the password.
+        raise LocationError(
+            "the inventory URL cannot be read as a URL: check the brackets around an IPv6"
+            " address and the characters of the host part"
+        ) from None
     if parts.scheme not in _SCHEMES:
         shown = parts.scheme or "(none)"
         raise LocationError(
             f"unsupported inventory URL scheme {shown!r}: give a file path, or a"
             " postgresql://USER@HOST:PORT/DATABASE URL"
         )
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [value for key, value in query if key == "schema"]
+    # The query is kept as written, pair by pair: libpq decodes it with its own rules
+    # (`+` is a plus), which a web-form parser would change.
+    pairs = [_pair(raw) for raw in parts.query.split("&") if raw]
+    schemas = [value for key, value, _ in pairs if key == "schema"]
     schema = schemas[-1] if schemas else DEFAULT_SCHEMA
     if not _SCHEMA_NAME.fullmatch(schema):
         raise LocationError(
             f"schema {schema!r} in the inventory URL: use lower-case letters, digits and"
             " underscores (at most 63, not starting with a digit)"
         )
-    rest = [(key, value) for key, value in query if key != "schema"]
-    secrets = [value for key, value in rest if key in _SECRET_PARAMETERS and value]
-    if parts.password:
-        secrets += [parts.password, unquote(parts.password)]
+    rest = [(key, value, raw) for key, value, raw in pairs if key != "schema"]
+    secrets = [value for key, value, _ in rest if key in _SECRET_PARAMETERS]
+    secrets += [raw.partition("=")[2] for key, _, raw in rest if key in _SECRET_PARAMETERS]
+    if password:
+        secrets += [password, unquote(password)]
     netloc = parts.netloc.rpartition("@")[2]
-    if parts.username is not None:
-        netloc = f"{parts.username}@{netloc}"
-    shown_query = [(key, value) for key, value in rest if key not in _SECRET_PARAMETERS]
-    shown_query.append(("schema", schema))
+    if username is not None:
+        netloc = f"{username}@{netloc}"
+    shown_query = [raw for key, _, raw in rest if key not in _SECRET_PARAMETERS]
+    shown_query.append(f"schema={schema}")
     shown = _url(parts.scheme, netloc, parts.path, shown_query)
-    conninfo = _url(parts.scheme, parts.netloc, parts.path, rest)
+    conninfo = _url(parts.scheme, parts.netloc, parts.path, [raw for _, _, raw in rest])
     ordered = sorted({s for s in secrets if s}, key=len, reverse=True)
     return PostgresLocation(conninfo=conninfo, schema=schema, shown=shown, secrets=tuple(ordered))
 
 
-def _url(scheme: str, netloc: str, path: str, query: list[tuple[str, str]]) -> str:
+def _pair(raw: str) -> tuple[str, str, str]:
+    """A query pair as (key, value) decoded as libpq decodes them, and as written."""
+    key, _, value = raw.partition("=")
+    return unquote(key), unquote(value), raw
+
+
+def _url(scheme: str, netloc: str, path: str, query: list[str]) -> str:
     # Not urlunsplit: it drops an empty host (`postgresql:///db`), which libpq needs.
-    return f"{scheme}://{netloc}{path}" + (f"?{urlencode(query)}" if query else "")
-
-
-def has_password(text: str) -> bool:
-    """Whether the URL `text` carries a password (in its user part or its query)."""
-    if not is_url(text):
-        return False
-    parts = urlsplit(text)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    return bool(parts.password) or any(key in _SECRET_PARAMETERS for key, _ in query)
+    return f"{scheme}://{netloc}{path}" + (f"?{'&'.join(query)}" if query else "")

@@ -101,8 +101,9 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def migrate(db: Database, *, migrations: Sequence[Migration] = MIGRATIONS) -> None:
     """Bring the inventory to `len(migrations)`, in one transaction."""
-    if db.schema_version(len(migrations)) == len(migrations):
-        return  # up to date: opening writes nothing
+    with db.transaction():  # one moment: another run may be migrating right now
+        if db.schema_version(len(migrations)) == len(migrations):
+            return  # up to date: opening writes nothing
     with db.transaction(write=True):
         # Read again under the write lock: another run may have migrated meanwhile.
         version = db.schema_version(len(migrations))

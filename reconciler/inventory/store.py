@@ -308,31 +308,33 @@ class Inventory:
 
 
 def _connect(location: Location, *, create: bool, timeout: float) -> Database | None:
-    """A connection to the inventory at `location`; None when it does not exist and
-    `create` is false (nothing is created then)."""
+    """A connection to the inventory at `location`; None when there is none there yet and
+    `create` is false (nothing is created or written then)."""
+    db: Database
     if isinstance(location, PostgresLocation):
         from reconciler.inventory.postgres import PostgresDatabase  # the driver, only if used
 
-        db: Database = PostgresDatabase(location, timeout=timeout)
-        if create:
-            return db
-        try:
-            with db.guarded("open the inventory"):
-                fresh = db.schema_version(SCHEMA_VERSION) == 0
-        except BaseException:
-            db.close()
-            raise
-        if fresh:
-            db.close()
+        db = PostgresDatabase(location, timeout=timeout)
+    else:
+        with guarded(location, "open the inventory"):
+            missing = not location.exists()
+        if missing and not create:
             return None
+        if missing:
+            create_file(location)
+        db = SqliteDatabase(location, timeout=timeout)
+    if create:
         return db
-    with guarded(location, "open the inventory"):
-        missing = not location.exists()
-    if missing and not create:
+    try:
+        with db.guarded("open the inventory"), db.transaction():
+            fresh = db.schema_version(SCHEMA_VERSION) == 0
+    except BaseException:
+        db.close()
+        raise
+    if fresh:  # an empty file or schema: read as missing, left as it is
+        db.close()
         return None
-    if missing:
-        create_file(location)
-    return SqliteDatabase(location, timeout=timeout)
+    return db
 
 
 def _identity(db: Database) -> tuple[str, bytes]:

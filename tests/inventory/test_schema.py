@@ -1,22 +1,23 @@
 """Migrations: an inventory written by an older reconciler opens, upgraded, with nothing
-lost; one from a newer reconciler is refused; a failed upgrade changes nothing."""
+lost; one from a newer reconciler is refused; a failed upgrade changes nothing; opening
+an up-to-date one writes nothing. On both backends: SQLite keeps the version in `PRAGMA
+user_version`, PostgreSQL in the `inventory_version` table."""
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
 import pytest
 
-from reconciler.inventory import SCHEMA_VERSION, Inventory, InventoryError
-from reconciler.inventory.connection import Database, SqliteDatabase
+from reconciler.inventory import SCHEMA_VERSION, Inventory, InventoryError, Location
+from reconciler.inventory import PostgresLocation as Postgres
+from reconciler.inventory.connection import Database
 from reconciler.inventory.schema import MIGRATIONS, migrate
+from tests.inventory import stores
 from tests.inventory.samples import T0, record
 
 
-def _version_1(path: Path) -> SqliteDatabase:
+def _version_1(location: Location) -> Database:
     """An inventory as the first release wrote it: identity and records, no lock table."""
-    raw = SqliteDatabase(path, timeout=1)
+    raw = stores.open_database(location)
     migrate(raw, migrations=MIGRATIONS[:1])
     raw.execute(
         "INSERT INTO sessions (key, session_id, start_time, end_time, canceled, applied,"
@@ -27,67 +28,87 @@ def _version_1(path: Path) -> SqliteDatabase:
         "INSERT INTO participants (session_key, name, id_hash, position)"
         " VALUES ('old', 'dr-who', 'ab12', 0)"
     )
-    raw.execute("UPDATE meta SET value = 7 WHERE key = 'serial'")
+    raw.execute("UPDATE meta SET value = '7' WHERE key = 'serial'")
     return raw
 
 
-def _version(path: Path) -> int:
-    with sqlite3.connect(path) as raw:
-        return int(raw.execute("PRAGMA user_version").fetchone()[0])
+def _version(location: Location) -> int:
+    """The version the store says it is, read behind the inventory's back."""
+    if isinstance(location, Postgres):
+        (row,) = stores.run_sql(location, "SELECT version FROM inventory_version")
+    else:
+        (row,) = stores.run_sql(location, "PRAGMA user_version")
+    return int(row[0])
 
 
-def test_a_version_1_inventory_is_upgraded_keeping_identity_and_records(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    raw = _version_1(path)
+def _pretend_written_by_version(location: Location, version: int) -> None:
+    if isinstance(location, Postgres):
+        stores.run_sql(location, "UPDATE inventory_version SET version = ?", (version,))
+    else:
+        stores.run_sql(location, f"PRAGMA user_version = {version}")
+
+
+def test_a_version_1_inventory_is_upgraded_keeping_identity_and_records(
+    state_location: Location,
+) -> None:
+    raw = _version_1(state_location)
     lineage = raw.execute("SELECT value FROM meta WHERE key = 'lineage'").fetchone()[0]
     raw.close()
-    assert _version(path) == 1
-    with Inventory.open(path) as inventory:
-        assert _version(path) == SCHEMA_VERSION
+    assert _version(state_location) == 1
+    assert "lock" not in stores.tables(state_location)
+    with Inventory.open(state_location) as inventory:
+        assert _version(state_location) == SCHEMA_VERSION
         assert (inventory.lineage, inventory.serial) == (lineage, 7)
         old = inventory.session("old")
         assert old is not None
         assert (old.session_id, old.participants[0].id_hash, old.applied) == ("S-old", "ab12", None)
         inventory.lock("reconciler apply", 42, "ci", T0)  # the table version 2 added
         assert inventory.lock_info() is not None
+        assert inventory.pending() == ()  # the journal version 3 added
 
 
-def test_a_failed_upgrade_leaves_the_inventory_as_it_was(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    raw = _version_1(path)
+def test_a_failed_upgrade_leaves_the_inventory_as_it_was(state_location: Location) -> None:
+    raw = _version_1(state_location)
+    before = stores.footprint(state_location)
 
     def broken(db: Database) -> None:
-        db.execute("CREATE TABLE half_done (x)")
+        db.execute("CREATE TABLE half_done (x INTEGER)")
         raise RuntimeError("migration 2 failed")
 
-    with pytest.raises(RuntimeError, match="migration 2 failed"):
-        migrate(raw, migrations=(MIGRATIONS[0], broken))
-    tables = {
-        row[0]
-        for row in raw.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
-    }
-    raw.close()
-    assert "half_done" not in tables
-    assert _version(path) == 1
+    try:
+        with pytest.raises(RuntimeError, match="migration 2 failed"):
+            migrate(raw, migrations=(MIGRATIONS[0], broken))
+    finally:
+        raw.close()
+    assert "half_done" not in stores.tables(state_location)
+    assert _version(state_location) == 1
+    assert stores.footprint(state_location) == before
 
 
-def test_an_inventory_from_a_newer_reconciler_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    Inventory.open(path, create=True).close()
-    with sqlite3.connect(path) as raw:
-        raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    with pytest.raises(InventoryError, match="written by a newer reconciler"):
-        Inventory.open(path)
+def test_an_inventory_from_a_newer_reconciler_is_refused(created: Location) -> None:
+    _pretend_written_by_version(created, SCHEMA_VERSION + 1)
+    before = stores.footprint(created)
+    for create in (False, True):
+        with pytest.raises(InventoryError, match="written by a newer reconciler") as caught:
+            Inventory.open(created, create=create)
+        assert str(created) in str(caught.value)
+        assert f"inventory version {SCHEMA_VERSION + 1}" in str(caught.value)
+    assert stores.footprint(created) == before
 
 
-def test_opening_and_reading_an_up_to_date_inventory_writes_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    with Inventory.open(path, create=True) as inventory, inventory.writing(now=T0) as batch:
+def test_opening_and_reading_an_up_to_date_inventory_writes_nothing(created: Location) -> None:
+    with Inventory.open(created) as inventory, inventory.writing(now=T0) as batch:
         batch.put(record(inventory, "a"))
-    before = path.read_bytes()
-    with Inventory.open(path) as inventory:
+        batch.intend(run="run-1", target="Session/a", kind="create_session", intent={})
+    before = stores.footprint(created)
+    with Inventory.open(created) as inventory:
         assert inventory.sessions()
+        assert inventory.snapshot()[0] == 1
+        assert inventory.session("a") is not None
         assert inventory.lock_info() is None
+        assert inventory.pending()
+        assert inventory.journal()
         assert inventory.serial == 1
-    assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.db"]
+    with Inventory.open(created, create=True) as again:
+        assert again.serial == 1
+    assert stores.footprint(created) == before
