@@ -416,11 +416,14 @@ def apply_command(
                 hooks=hooks,
             )
     if applied.took_over is not None:
-        click.echo(
-            f"note: took over the lock of {applied.took_over.describe()}: that process is"
-            " no longer running",
-            err=True,
+        from reconciler.inventory import PostgresLocation
+
+        gone = (
+            "its connection to the inventory ended"
+            if isinstance(applied.state, PostgresLocation)
+            else "that process is no longer running"
         )
+        click.echo(f"note: took over the lock of {applied.took_over.describe()}: {gone}", err=True)
     report = applied.report
     if text:
         click.echo("")

@@ -25,8 +25,11 @@ At every step: each live session that apply made is recorded by exactly one inve
 key, no two keys record the same session, and apply never made two live sessions with
 the same name, start and end; sessions made elsewhere are never touched nor adopted.
 
-Everything runs in-process on the embedded emulator (no URL anywhere): the engine is given
-an empty `environ`, so no API setting of the machine running the tests can leak in.
+Everything runs in-process on the embedded emulator (no API URL anywhere): the engine is
+given an empty `environ`, so no API setting of the machine running the tests can leak in.
+The machine runs once per inventory backend, each example on an inventory of its own: the
+default SQLite file in its scratch folder, or a fresh PostgreSQL schema passed as `state`
+(as `--state` passes it), dropped when the example ends.
 """
 
 from __future__ import annotations
@@ -38,10 +41,11 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import ClassVar, Literal, TypeVar
 
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
@@ -51,6 +55,7 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
+    run_state_machine_as_test,
 )
 from pydantic import SecretStr
 
@@ -69,14 +74,16 @@ from reconciler.clients import (
     connect,
 )
 from reconciler.emulator.embedded import DEFAULT_DB, move_clock
-from reconciler.inventory import Inventory
+from reconciler.inventory import Inventory, Location, parse_location
 from reconciler.planning import Item, Kind, Plan, SessionRecord, Status
+from tests.postgres import postgres_url
 
 SYDNEY = timezone(timedelta(hours=11))
 ZONES: tuple[tzinfo, ...] = (SYDNEY, UTC, timezone(timedelta(hours=-5)))
 CLOCK = datetime(2026, 12, 4, 9, 0, tzinfo=SYDNEY)
 """The embedded emulator's clock when its database is made (reconciler.yaml sets it)."""
 STATE = Path(".reconciler/state.db")
+"""The SQLite inventory when nothing names one, in the working (scratch) folder."""
 HERE = [Path(".")]
 TUNING = Tuning(policy=RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.05))
 MINUTE = 60
@@ -226,8 +233,19 @@ class Held:
 class ApplyConverges(RuleBasedStateMachine):
     """Random manifest edits, out-of-band changes and clock moves; apply after any of them."""
 
+    backend: ClassVar[str] = "sqlite"
+    """The inventory's backend; `on_backend` makes the machine of each."""
+
     def __init__(self) -> None:
         super().__init__()
+        self.closing = ExitStack()
+        self.state: str | None = None
+        """The inventory as `--state` names it; None on SQLite: the default file here."""
+        self.location: Location = STATE
+        if self.backend == "postgresql":
+            self.state = self.closing.enter_context(postgres_url())
+            self.location = parse_location(self.state)
+        self.reader: Inventory | None = None
         self.home = Path.cwd()
         self.root = Path(tempfile.mkdtemp(prefix="reconciler-stateful-"))
         (self.root / ".git").mkdir()
@@ -246,7 +264,10 @@ class ApplyConverges(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         os.chdir(self.home)
+        if self.reader is not None:
+            self.reader.close()
         shutil.rmtree(self.root, ignore_errors=True)
+        self.closing.close()
 
     @initialize(
         sessions=st.lists(
@@ -276,17 +297,20 @@ class ApplyConverges(RuleBasedStateMachine):
         (self.root / "sessions" / f"{key}.yaml").write_text(shown.yaml(key))
         self.wanted[key] = wanted
 
+    def inventory(self) -> Inventory:
+        """The inventory, for this test's reads: kept open once an apply has made it (each
+        read sees the latest commit), an empty stand-in until then."""
+        if self.reader is None or not self.reader.exists:
+            if self.reader is not None:
+                self.reader.close()
+            self.reader = Inventory.open(self.location)
+        return self.reader
+
     def records(self) -> tuple[SessionRecord, ...]:
-        if not STATE.exists():
-            return ()
-        with Inventory.open(STATE) as inventory:
-            return inventory.sessions()
+        return self.inventory().sessions()
 
     def serial(self) -> int:
-        if not STATE.exists():
-            return 0
-        with Inventory.open(STATE) as inventory:
-            return inventory.serial
+        return self.inventory().serial
 
     def live(self) -> list[LiveSession]:
         return run(_everything)
@@ -545,7 +569,7 @@ class ApplyConverges(RuleBasedStateMachine):
         before = (self.serial(), self.live())
         try:
             applied = engine.apply(
-                HERE, flags=Urls(), state=None, environ={}, hooks=None, tuning=TUNING
+                HERE, flags=Urls(), state=self.state, environ={}, hooks=None, tuning=TUNING
             )
         except PlanRefusedError as refused:
             self.refused_as_expired(str(refused), before)
@@ -563,15 +587,14 @@ class ApplyConverges(RuleBasedStateMachine):
         for result in report.results:
             event(f"applied: {result.item.kind.value}")
 
-        planned = engine.plan(HERE, flags=Urls(), state=None, environ={})
+        planned = engine.plan(HERE, flags=Urls(), state=self.state, environ={})
         after = planned.plan
         assert after.created_at == self.now
         assert planned.recovered == ()
         assert summary(after.actions) == [], "a plan made right after apply still has actions"
         for item in (*after.blocked, *after.unreconcilable):
             event(f"left: {item.status.value} {item.kind.value}")
-        with Inventory.open(STATE) as inventory:
-            assert inventory.pending() == ()
+        assert self.inventory().pending() == ()
         self.live_is_what_the_manifests_say(after)
 
     def refused_as_expired(self, message: str, before: tuple[int, list[LiveSession]]) -> None:
@@ -580,7 +603,7 @@ class ApplyConverges(RuleBasedStateMachine):
         Then nothing was changed, and a new plan says the same."""
         assert "expired" in message, message
         assert (self.serial(), self.live()) == before, "a refused apply changed something"
-        again = engine.plan(HERE, flags=Urls(), state=None, environ={}).plan
+        again = engine.plan(HERE, flags=Urls(), state=self.state, environ={}).plan
         assert again.actions, "refused an expired plan, yet a new plan has no actions"
         assert again.expired_on_arrival, (again.created_at, again.valid_until)
         event("apply: refused, the plan expires within its safety margin")
@@ -592,19 +615,17 @@ class ApplyConverges(RuleBasedStateMachine):
         held = Held(plan)
         records = {record.key: record for record in self.records()}
         by_id = {session.session_id: session for session in self.live()}
-        with Inventory.open(STATE) as inventory:
-            for key, wanted in {**self.wanted, ANCHOR: self.anchor}.items():
-                if held.whole(f"Session/{key}"):
-                    continue
-                record = records.get(key)
-                assert record is not None, f"{key} has no record and nothing blocks its create"
-                if record.end <= self.now:
-                    self.history_is_what_the_manifest_says(key, wanted, record, held)
-                else:
-                    found = by_id[record.session_id]
-                    self.session_is_what_the_manifest_says(
-                        key, wanted, record, found, held, inventory.hash_id
-                    )
+        hash_id = self.inventory().hash_id
+        for key, wanted in {**self.wanted, ANCHOR: self.anchor}.items():
+            if held.whole(f"Session/{key}"):
+                continue
+            record = records.get(key)
+            assert record is not None, f"{key} has no record and nothing blocks its create"
+            if record.end <= self.now:
+                self.history_is_what_the_manifest_says(key, wanted, record, held)
+            else:
+                found = by_id[record.session_id]
+                self.session_is_what_the_manifest_says(key, wanted, record, found, held, hash_id)
         for key in self.removed:
             record = records.get(key)
             if record is None:
@@ -710,10 +731,23 @@ class ApplyConverges(RuleBasedStateMachine):
         assert not self.unmanaged & set(owners)
 
 
-TestApplyConverges = ApplyConverges.TestCase
-TestApplyConverges.settings = settings(
-    max_examples=20,
-    stateful_step_count=15,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+def on_backend(name: str) -> type[ApplyConverges]:
+    """The machine whose examples each keep an inventory of their own on backend `name`."""
+
+    class OnBackend(ApplyConverges):
+        backend = name
+
+    OnBackend.__name__ = OnBackend.__qualname__ = f"ApplyConvergesOn{name.capitalize()}"
+    return OnBackend
+
+
+def test_apply_converges(backend: str) -> None:
+    run_state_machine_as_test(
+        on_backend(backend),
+        settings=settings(
+            max_examples=20,
+            stateful_step_count=15,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
