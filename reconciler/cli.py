@@ -681,7 +681,9 @@ def state_migrate_command(source_text: str, destination_text: str) -> None:
         _fail(f"--from/--to: {error}")
         return
     moved = engine.migrate_state(source, destination)
-    lines = views.migrated(moved.source, moved.destination, moved.content, resumed=moved.resumed)
+    lines = views.migrated(
+        moved.source, moved.destination, moved.content, resumed=moved.resumed, serial=moved.serial
+    )
     for line in lines:
         click.echo(line)
 

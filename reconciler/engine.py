@@ -114,8 +114,14 @@ def state_path(
         location = parse_location(text)
     except LocationError as error:
         raise StateLocationError(f"{origin}: {error}") from None
-    if isinstance(location, Path) and origin.startswith("reconciler.yaml"):
-        return project.root / location
+    if origin.startswith("reconciler.yaml"):
+        if isinstance(location, Path):
+            return project.root / location
+        if location.secrets:  # reconciler.yaml is in git (its own check reads loosely)
+            raise StateLocationError(
+                f"{origin}: a password does not belong in reconciler.yaml, which is kept in"
+                " git: set PGPASSWORD, use ~/.pgpass, or give the URL in RECONCILER_STATE"
+            )
     return location
 
 
@@ -446,15 +452,18 @@ class Migrated:
     destination: Location
     content: Dump
     resumed: bool = False
-    """The destination already held this very copy (an earlier move stopped before it
-    retired the source): only the source was retired."""
+    """The destination already held this copy (an earlier move stopped before it retired
+    the source): only the source was retired."""
+    serial: int = 0
+    """The destination's serial: above the source's if it was used after that move."""
 
 
 def migrate_state(source: Location, destination: Location) -> Migrated:
     """Move the inventory at `source` into the empty one at `destination` (created if
     need be), journal, identity and all, then retire `source`. Both are locked
-    throughout, so no apply runs meanwhile; nothing is written anywhere unless the copy
-    reads back identical."""
+    throughout, so no apply runs meanwhile. The copy lands in one transaction and is read
+    back; the source is retired only if it reads back identical (or if it is a copy that
+    has been used since an interrupted move: then it is the inventory in use)."""
     if _same(source, destination):
         raise InputError(f"{source}: --from and --to name the same inventory")
     with Inventory.open(source) as old:
@@ -464,14 +473,30 @@ def migrate_state(source: Location, destination: Location) -> Migrated:
             content = old.dump()
             with (
                 Inventory.open(destination, create=True) as new,
-                _holding(new, MIGRATE_HOLDER),
+                _holding_other(new, source),
             ):
                 resumed = not new.receive(content)
                 there = new.dump()
-                if there != content:
+                if there != content and not (resumed and _descends(there, content)):
                     raise InventoryError(_occupied(destination, there, content, resumed))
-            old.retire(moved_to=str(destination), now=_wall())
-    return Migrated(source, destination, content, resumed)
+            moved_to = destination.resolve() if isinstance(destination, Path) else destination
+            old.retire(moved_to=str(moved_to), now=_wall())
+    return Migrated(source, destination, content, resumed, there.serial)
+
+
+@contextmanager
+def _holding_other(inventory: Inventory, source: Location) -> Iterator[LockInfo]:
+    """The destination's lock; a lock that is this very run's own means `--to` names
+    the source under another spelling."""
+    try:
+        with _holding(inventory, MIGRATE_HOLDER) as lock:
+            yield lock
+    except LockedError as held:
+        if (held.lock.holder, held.lock.pid) == (MIGRATE_HOLDER, os.getpid()):
+            raise InputError(
+                f"{source}: --from and --to name the same inventory ({inventory.location})"
+            ) from None
+        raise
 
 
 def _same(one: Location, other: Location) -> bool:
@@ -480,21 +505,43 @@ def _same(one: Location, other: Location) -> bool:
     return str(one) == str(other)
 
 
+def _descends(newer: Dump, older: Dump) -> bool:
+    """Whether `newer` is `older` with later writes on top: same lineage, a serial no
+    lower, and `older`'s journal a prefix of its own (entries settle later, so only what
+    an entry said it would do is compared)."""
+
+    def intents(dump: Dump) -> list[tuple[object, ...]]:
+        return [(row[0], row[1], row[2], row[3], row[4], row[7]) for row in dump.journal]
+
+    return (
+        newer.lineage == older.lineage
+        and newer.serial >= older.serial
+        and intents(newer)[: len(older.journal)] == intents(older)
+    )
+
+
 def _occupied(destination: Location, there: Dump, content: Dump, resumed: bool) -> str:
     if not resumed:
         return (
             f"{destination}: the copy does not read back as written; nothing was retired:"
             " the source is still the inventory to use"
         )
-    if there.lineage == content.lineage:
+    if there.lineage != content.lineage:
         return (
-            f"{destination}: already holds an older copy of this inventory (serial"
-            f" {there.serial}; the source is at {content.serial}); remove it (delete the"
-            " file, or DROP SCHEMA … CASCADE) and migrate again"
+            f"{destination}: already holds another inventory (lineage {there.lineage[:8]},"
+            f" serial {there.serial}, {len(there.sessions)} sessions); migrate into an empty one"
+        )
+    if _descends(content, there):
+        return (
+            f"{destination}: holds an older copy of this inventory (serial {there.serial};"
+            f" the source, used since, is at {content.serial}); nothing was changed: remove"
+            " that copy (delete the file, or DROP SCHEMA … CASCADE) and migrate again"
         )
     return (
-        f"{destination}: already holds another inventory (lineage {there.lineage[:8]}, serial"
-        f" {there.serial}, {len(there.sessions)} sessions); migrate into an empty one"
+        f"{destination}: holds a copy of this inventory, and both have been written since"
+        f" an interrupted move (source serial {content.serial}, destination serial"
+        f" {there.serial}); nothing was changed: compare them with `reconciler state list"
+        " --state …` and decide which one the project uses before moving again"
     )
 
 

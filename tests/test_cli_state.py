@@ -287,15 +287,24 @@ def test_a_url_of_another_database_as_the_inventory_location_is_an_error(tree: P
     assert "hunter2" not in err
 
 
-def test_a_password_in_reconciler_yaml_state_is_refused_naming_the_line(tree: Path) -> None:
-    (tree / "reconciler.yaml").write_text(
-        "coviu_url: null\nstate: postgresql://ci:hunter2@db.example/inventory\n"
-    )
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://ci:hunter2@db.example/inventory",
+        "postgresql://ci:hun?ter2@db.example/inventory",  # libpq reads it whole
+        "postgresql://ci@db.example/inventory?password=hunter2",
+    ],
+)
+def test_a_password_in_reconciler_yaml_state_is_refused_naming_the_line(
+    tree: Path, url: str
+) -> None:
+    (tree / "reconciler.yaml").write_text(f"coviu_url: null\nstate: {url}\n")
     code, _, err = invoke("list")
     assert code == 1
     assert "reconciler.yaml:2" in err
     assert "a password does not belong in reconciler.yaml" in err
     assert "hunter2" not in err
+    assert "ter2" not in err
 
 
 def test_a_broken_reconciler_yaml_is_an_error_naming_it(tree: Path) -> None:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from reconciler.cli import main
 from reconciler.inventory import Inventory, InventoryError, State, parse_location
 from tests.inventory.samples import T0, record
-from tests.postgres import inventory_text, server_url
+from tests.postgres import inventory_text, postgres_url, server_url
 
 DIRECTIONS = [
     ("sqlite", "postgresql"),
@@ -197,3 +197,88 @@ def test_no_password_is_ever_shown(tmp_path: Path) -> None:
     assert f"{parts.username}@{parts.hostname}" in err  # names where, without the password
     with Inventory.open(tmp_path / "old.db") as old:  # not retired
         assert old.exists
+
+
+def test_a_copy_used_since_an_interrupted_move_is_kept_and_the_source_retired(
+    ends: tuple[str, str],
+) -> None:
+    source, destination = ends
+    _fill(source)
+    with Inventory.open(parse_location(source)) as old:
+        content = old.dump()
+    with Inventory.open(parse_location(destination), create=True) as new:
+        new.receive(content)
+        # The project was pointed at the copy and an apply ran against it.
+        with new.writing(now=T0) as batch:
+            batch.put(record(new, "dermatology-1400"))
+            batch.intend(run="r3", target="coviu", kind="create", intent={"key": "c"})
+        ahead = new.dump()
+
+    code, out, err = migrate(source, destination)
+
+    assert (code, err) == (0, "")
+    assert "has been used since (serial 3)" in out
+    with Inventory.open(parse_location(destination)) as new:
+        assert new.dump() == ahead
+    with pytest.raises(InventoryError, match="was moved to"):
+        Inventory.open(parse_location(source))
+
+
+def test_copies_that_both_changed_after_an_interrupted_move_are_left_for_a_person(
+    ends: tuple[str, str],
+) -> None:
+    source, destination = ends
+    _fill(source)
+    with Inventory.open(parse_location(source)) as old:
+        content = old.dump()
+    with Inventory.open(parse_location(destination), create=True) as new:
+        new.receive(content)
+        with new.writing(now=T0) as batch:
+            batch.intend(run="r3", target="coviu", kind="create", intent={"key": "c"})
+            batch.put(record(new, "dermatology-1400"))
+        with new.writing(now=T0) as batch:
+            batch.put(record(new, "dermatology-1500"))
+        theirs = new.dump()
+    with Inventory.open(parse_location(source)) as old, old.writing(now=T0) as batch:
+        batch.intend(run="r4", target="coviu", kind="create", intent={"key": "d"})
+        batch.put(record(old, "allergy-1100"))
+    with Inventory.open(parse_location(source)) as old:
+        ours = old.dump()
+
+    code, _, err = migrate(source, destination)
+
+    assert code == 1
+    assert "both have been written since an interrupted move" in err
+    assert "DROP SCHEMA" not in err
+    with Inventory.open(parse_location(destination)) as new:
+        assert new.dump() == theirs
+    with Inventory.open(parse_location(source)) as old:  # not retired, unchanged
+        assert old.dump() == ours
+
+
+def test_the_same_inventory_under_another_spelling_is_refused_and_left_alone() -> None:
+    with postgres_url() as url:
+        _fill(url)
+        other_spelling = url.replace("postgresql://", "postgres://", 1)
+
+        code, _, err = migrate(url, other_spelling)
+
+        assert code == 1
+        assert "--from and --to name the same inventory" in err
+        with Inventory.open(parse_location(url)) as inventory:  # not retired
+            assert len(inventory.sessions()) == 2
+            assert inventory.lock_info() is None
+
+
+def test_a_run_that_opened_the_inventory_before_the_move_cannot_write_to_it(
+    ends: tuple[str, str],
+) -> None:
+    source, destination = ends
+    _fill(source)
+    with Inventory.open(parse_location(source)) as earlier:
+        assert migrate(source, destination)[0] == 0
+
+        with pytest.raises(InventoryError, match="was moved to"):
+            earlier.lock("reconciler apply", 4242, "ci-runner-7", T0)
+        with pytest.raises(InventoryError, match="was moved to"), earlier.writing(now=T0) as batch:
+            batch.put(record(earlier, "dermatology-1400"))

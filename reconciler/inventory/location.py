@@ -50,18 +50,39 @@ Location = Path | PostgresLocation
 """Where an inventory lives."""
 
 
+_LOOKS_POSTGRES = re.compile(r"(?i)\s*postgres(?:ql)?:")
+_LOOKS_KEY_VALUE = re.compile(r"\s*[A-Za-z_]+\s*=")
+_ENCODE_ADVICE = (
+    "percent-encode the special characters of the user name and password"
+    " (? as %3F, / as %2F, # as %23, @ as %40, : as %3A)"
+)
+
+
 def is_url(text: str) -> bool:
     """Whether `text` is meant as a URL rather than a file path."""
-    return "://" in text
+    return "://" in text or bool(_LOOKS_POSTGRES.match(text))
 
 
 def parse_location(text: str) -> Location:
     """The location `text` names: a PostgreSQL URL, or else a file path.
 
-    Raises `LocationError` for a URL of another scheme or with a bad `schema`.
+    Raises `LocationError` for a URL of another scheme, a malformed one, one that
+    PostgreSQL's client would read differently from how it is shown, or a bad `schema`.
+    No message repeats the text: it may hold a password.
     """
+    if _LOOKS_KEY_VALUE.match(text):
+        raise LocationError(
+            "a key=value connection string is not accepted as the inventory: give a"
+            " postgresql://USER@HOST:PORT/DATABASE URL (the password in PGPASSWORD)"
+        )
     if not is_url(text):
         return Path(text)
+    location = _parse_url(text)
+    _check_libpq_agrees(location)
+    return location
+
+
+def _parse_url(text: str) -> PostgresLocation:
     try:
         parts = urlsplit(text)
         password = parts.password
@@ -73,11 +94,15 @@ def parse_location(text: str) -> Location:
             " address and the characters of the host part"
         ) from None
     if parts.scheme not in _SCHEMES:
-        shown = parts.scheme or "(none)"
+        shown = parts.scheme if parts.scheme.isalnum() else "(unreadable)"
         raise LocationError(
             f"unsupported inventory URL scheme {shown!r}: give a file path, or a"
             " postgresql://USER@HOST:PORT/DATABASE URL"
         )
+    if not text.strip()[len(parts.scheme) + 1 :].startswith("//"):
+        raise LocationError(f"write the inventory URL as {parts.scheme}://USER@HOST/DATABASE")
+    if parts.fragment or "#" in text:
+        raise LocationError(f"the inventory URL holds a #: {_ENCODE_ADVICE}")
     # The query is kept as written, pair by pair: libpq decodes it with its own rules
     # (`+` is a plus), which a web-form parser would change.
     pairs = [_pair(raw) for raw in parts.query.split("&") if raw]
@@ -102,6 +127,31 @@ def parse_location(text: str) -> Location:
     conninfo = _url(parts.scheme, parts.netloc, parts.path, [raw for _, _, raw in rest])
     ordered = sorted({s for s in secrets if s}, key=len, reverse=True)
     return PostgresLocation(conninfo=conninfo, schema=schema, shown=shown, secrets=tuple(ordered))
+
+
+def _check_libpq_agrees(location: PostgresLocation) -> None:
+    """Refuse a URL that libpq reads otherwise than it is shown: with an unencoded `?` or
+    `/` in a password, libpq connects with it while the URL shown would hold it."""
+    from psycopg.conninfo import conninfo_to_dict  # the driver, only for a URL
+
+    try:
+        read = conninfo_to_dict(location.conninfo)
+    except Exception:  # the driver's message may quote the URL, password and all
+        raise LocationError(
+            f"PostgreSQL's client cannot read the inventory URL; {_ENCODE_ADVICE}"
+        ) from None
+    secrets = [str(read[key]) for key in _SECRET_PARAMETERS if read.get(key)]
+    # An `@` past the host part is a user:password@ that a / cut off the host part.
+    misplaced = any("@" in str(read.get(key) or "") for key in ("host", "dbname", "port"))
+    if (
+        misplaced
+        or any(secret not in location.secrets for secret in secrets)
+        or any(secret in location.shown for secret in (*secrets, *location.secrets))
+    ):
+        raise LocationError(
+            f"the inventory URL reads differently to PostgreSQL's client than it looks;"
+            f" {_ENCODE_ADVICE}"
+        )
 
 
 def _pair(raw: str) -> tuple[str, str, str]:

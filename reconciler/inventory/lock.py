@@ -47,17 +47,27 @@ class LockedError(InventoryError):
     """Another run holds the inventory's lock; `.lock` says who."""
 
     def __init__(
-        self, lock: LockInfo, *, location: Location, freed_by_server: bool = False
+        self,
+        lock: LockInfo,
+        *,
+        location: Location,
+        freed_by_server: bool = False,
+        backend: int | None = None,
     ) -> None:
         self.lock = lock
         self.location = location
-        advice = (
-            "wait for it to finish: the database frees the lock when that run's connection"
-            " ends, however it ends"
-            if freed_by_server
-            else "wait for it to finish, or, if that run is gone, remove the lock with"
-            " `reconciler state unlock`"
-        )
+        if freed_by_server:
+            advice = (
+                "wait for it to finish: the database frees the lock when that run's"
+                " connection ends, however it ends"
+            )
+            if backend is not None:
+                advice += f"; if that run hangs, end it with SELECT pg_terminate_backend({backend})"
+        else:
+            advice = (
+                "wait for it to finish, or, if that run is gone, remove the lock with"
+                " `reconciler state unlock`"
+            )
         super().__init__(f"{location}: locked by {lock.describe()}; {advice}")
 
 
@@ -83,7 +93,13 @@ def take(
     row = db.execute("SELECT holder, pid, host, acquired_at FROM lock WHERE id = 1").fetchone()
     held = None if row is None else _decode(db, row)
     if live is False:
-        raise LockedError(held or _unnamed(db, lock), location=db.location, freed_by_server=True)
+        backend = db.session_lock_holder()
+        raise LockedError(
+            held or _unnamed(lock, backend),
+            location=db.location,
+            freed_by_server=True,
+            backend=None if backend is None else backend[0],
+        )
     if held is not None:
         # With a backend lock just taken, the row's run is gone; without one, ask.
         if live is None and (abandoned is None or not abandoned(held)):
@@ -103,10 +119,14 @@ def release(db: Database) -> LockInfo | None:
     live = True if db.owns_session_lock() else db.take_session_lock()
     if live is False:
         held = read(db)
+        backend = db.session_lock_holder()
+        ending = (
+            "" if backend is None else f" (if it hangs: SELECT pg_terminate_backend({backend[0]}))"
+        )
         raise InventoryError(
             f"{db.location}: the lock is held by a run that is still connected"
-            f" ({_describe(db, held)}); stop that run: the database frees its lock when"
-            " its connection ends"
+            f" ({_describe(held, backend)}); stop that run{ending}: the database frees its"
+            " lock when its connection ends"
         )
     try:
         row = db.execute("SELECT holder, pid, host, acquired_at FROM lock WHERE id = 1").fetchone()
@@ -129,15 +149,13 @@ def _decode(db: Database, row: tuple[object, ...]) -> LockInfo:
     )
 
 
-def _unnamed(db: Database, lock: LockInfo) -> LockInfo:
+def _unnamed(lock: LockInfo, backend: tuple[int, str] | None) -> LockInfo:
     """Whoever holds the backend's lock without a row naming them (not a reconciler)."""
-    holder = db.session_lock_holder()
-    pid, who = holder if holder is not None else (0, "another connection")
+    pid, who = backend if backend is not None else (0, "another connection")
     return LockInfo(holder=who, pid=pid, host="the database server", acquired_at=lock.acquired_at)
 
 
-def _describe(db: Database, held: LockInfo | None) -> str:
+def _describe(held: LockInfo | None, backend: tuple[int, str] | None) -> str:
     if held is not None:
         return held.describe()
-    holder = db.session_lock_holder()
-    return "another connection" if holder is None else f"{holder[1]}, backend pid {holder[0]}"
+    return "another connection" if backend is None else f"{backend[1]}, backend pid {backend[0]}"

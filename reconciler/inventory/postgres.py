@@ -56,6 +56,8 @@ _CONNECT_DEFAULTS = {
 }
 _SESSION_SETTINGS = {
     "statement_timeout": "60s",
+    # A run frozen inside a write transaction would hold every other writer back.
+    "idle_in_transaction_session_timeout": "60s",
     "tcp_keepalives_idle": "30",
     "tcp_keepalives_interval": "10",
     "tcp_keepalives_count": "3",
@@ -99,7 +101,9 @@ class PostgresDatabase(Database):
     @contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[None]:
         if write:
-            self._connection.execute("BEGIN")
+            # READ COMMITTED whatever the server's default: each statement after the
+            # write lock must see what the writer before committed.
+            self._connection.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         else:
             self._connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
@@ -115,27 +119,47 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def guarded(self, doing: str) -> Iterator[None]:
+        # `from None`: the driver's own exception may quote the URL, password and all.
         where = self._where
         try:
             yield
-        except errors.LockNotAvailable as error:
-            raise InventoryError(busy(where, doing)) from error
+        except errors.LockNotAvailable:
+            raise InventoryError(busy(where, doing)) from None
         except errors.InsufficientPrivilege as error:
             raise InventoryError(
-                f"{where}: cannot {doing}: {_text(error, where)}; the role needs CREATE on"
-                f" the database the first time (to create schema {where.schema}), then use"
-                " of the schema and its tables"
-            ) from error
+                f"{where}: cannot {doing}: {_text(error, where)}; {self._grants()}"
+            ) from None
         except psycopg.Error as error:
-            raise InventoryError(f"{where}: cannot {doing}: {_text(error, where)}") from error
+            raise InventoryError(f"{where}: cannot {doing}: {_text(error, where)}") from None
         except (ValueError, TypeError) as error:
-            raise damaged_value(where, doing, error) from error
+            raise damaged_value(where, doing, error) from None
+
+    def _grants(self) -> str:
+        """What the role lacks, as far as can be told."""
+        schema = self._where.schema
+        try:
+            exists = self._schema_exists()
+        except psycopg.Error:
+            exists = True
+        if not exists:
+            return (
+                f"the first use creates schema {schema}, which needs CREATE on the database"
+                f" (or ask an administrator to create the schema and grant it to this role)"
+            )
+        return (
+            f"the role needs USAGE on schema {schema} and SELECT, INSERT, UPDATE, DELETE on"
+            " its tables (the role that created the inventory has them)"
+        )
 
     def schema_version(self, latest: int) -> int:
+        # pg_catalog, not information_schema: that one hides what this role may not use,
+        # and an inventory it cannot read must not look like none at all.
         tables = {
             str(row[0])
             for row in self.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+                "SELECT c.relname FROM pg_catalog.pg_class c"
+                " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = ? AND c.relkind IN ('r', 'p')",
                 (self._where.schema,),
             ).fetchall()
         }
@@ -143,7 +167,13 @@ class PostgresDatabase(Database):
             return 0
         row = None
         if "inventory_version" in tables:
-            row = self.execute("SELECT application, version FROM inventory_version").fetchone()
+            # Named in full: a schema this role may not use is then "permission denied",
+            # not "no such table" (search_path skips what it cannot use).
+            row = self._connection.execute(
+                sql.SQL("SELECT application, version FROM {}.inventory_version").format(
+                    sql.Identifier(self._where.schema)
+                )
+            ).fetchone()
         if row is None or row[0] != APPLICATION:
             raise InventoryError(
                 f"{self._where}: schema {self._where.schema} holds tables, but not a reconciler"
@@ -155,11 +185,7 @@ class PostgresDatabase(Database):
         return version
 
     def prepare_schema(self) -> None:
-        exists = self.execute(
-            "SELECT 1 FROM information_schema.schemata WHERE schema_name = ?",
-            (self._where.schema,),
-        ).fetchone()
-        if exists is None:
+        if not self._schema_exists():
             self._connection.execute(
                 sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self._where.schema))
             )
@@ -167,6 +193,12 @@ class PostgresDatabase(Database):
             "CREATE TABLE IF NOT EXISTS inventory_version"
             " (application TEXT NOT NULL, version INTEGER NOT NULL)"
         )
+
+    def _schema_exists(self) -> bool:
+        row = self.execute(
+            "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = ?", (self._where.schema,)
+        ).fetchone()
+        return row is not None
 
     def set_schema_version(self, version: int) -> None:
         self.execute("DELETE FROM inventory_version")
@@ -214,6 +246,9 @@ class PostgresDatabase(Database):
         return int(row[0]), f"{row[1] or 'a client'} from {client}"
 
     def close(self) -> None:
+        # Free the lock before the connection goes: the server would free it a moment
+        # later, and a run that checks right away must find it free.
+        self.release_session_lock()
         self._connection.close()
 
     def _rollback(self) -> None:
@@ -232,5 +267,10 @@ def _adapt(statement: str) -> str:
 
 def _text(error: Any, where: PostgresLocation) -> str:
     """The driver's message on one line, with no secret of `where` in it."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [
+        line.strip()
+        for line in str(error).splitlines()
+        # Not the statement's text and its ^ marker: they say nothing to a user.
+        if line.strip() and not line.startswith("LINE ") and line.strip() != "^"
+    ]
     return where.scrub("; ".join(lines) or type(error).__name__)

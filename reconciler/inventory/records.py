@@ -38,11 +38,14 @@ def session_key(text: str) -> str:
 
 def read_all(db: Database) -> tuple[SessionRecord, ...]:
     """Every record, sorted by key."""
-    rows = db.execute(_SELECT_SESSIONS + " ORDER BY key").fetchall()
+    rows = db.execute(_SELECT_SESSIONS).fetchall()
     participants = db.execute(_SELECT_PARTICIPANTS + " ORDER BY session_key, position").fetchall()
     by_key: dict[str, list[tuple[object, ...]]] = {}
     for participant in participants:
         by_key.setdefault(participant[0], []).append(tuple(participant))
+    # Sorted here, not by the database: PostgreSQL's collation may order keys otherwise
+    # than SQLite does, and both must list them alike.
+    rows.sort(key=lambda row: str(row[0]))
     return tuple(_decode(row, by_key.get(row[0], []), location=db.location) for row in rows)
 
 

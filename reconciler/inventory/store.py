@@ -115,13 +115,7 @@ class Inventory:
             with db.guarded("open the inventory"):
                 migrate(db)
                 lineage, salt = _identity(db)
-                retired = transfer.moved(db)
-            if retired is not None:
-                raise InventoryError(
-                    f"{location}: this inventory was moved to {retired[0]} at {retired[1]} by"
-                    " `reconciler state migrate` and is no longer used; point --state,"
-                    " RECONCILER_STATE or reconciler.yaml `state` at the new one"
-                )
+                _refuse_if_moved(db)
         except BaseException:
             db.close()
             raise
@@ -199,9 +193,15 @@ class Inventory:
         """
         self._require_store("write to")
         with self._db.guarded("write the inventory"), self._db.transaction(write=True):
+            _refuse_if_moved(self._db)  # moved since this run opened it
             if if_unlocked and (held := locks.read(self._db)):
-                live = self._db.session_lock_live() is not None
-                raise LockedError(held, location=self._location, freed_by_server=live)
+                backend = self._db.session_lock_holder()
+                raise LockedError(
+                    held,
+                    location=self._location,
+                    freed_by_server=self._db.session_lock_live() is not None,
+                    backend=None if backend is None else backend[0],
+                )
             batch = Batch(self._db, now=now)
             try:
                 yield batch
@@ -234,6 +234,7 @@ class Inventory:
         owned = self._db.owns_session_lock()
         try:
             with self._db.guarded("lock the inventory"), self._db.transaction(write=True):
+                _refuse_if_moved(self._db)  # moved since this run opened it
                 return locks.take(self._db, info, abandoned=abandoned)
         except BaseException:
             if not owned:
@@ -335,6 +336,17 @@ def _connect(location: Location, *, create: bool, timeout: float) -> Database | 
         db.close()
         return None
     return db
+
+
+def _refuse_if_moved(db: Database) -> None:
+    """Refuse an inventory that `reconciler state migrate` has moved elsewhere."""
+    retired = transfer.moved(db)
+    if retired is not None:
+        raise InventoryError(
+            f"{db.location}: this inventory was moved to {retired[0]} at {retired[1]} by"
+            " `reconciler state migrate` and is no longer used; point --state,"
+            " RECONCILER_STATE or reconciler.yaml `state` at the new one"
+        )
 
 
 def _identity(db: Database) -> tuple[str, bytes]:

@@ -21,22 +21,19 @@ from typing import Any
 from reconciler.inventory.connection import Database
 from reconciler.planning.times import write_instant
 
-# Each table's rows, in an order both backends share, and how to put them back.
+# Each table's rows, and how to put them back.
 _TABLES = (
     (
-        "SELECT key, session_id, start_time, end_time, canceled, applied, updated_at"
-        " FROM sessions ORDER BY key",
+        "SELECT key, session_id, start_time, end_time, canceled, applied, updated_at FROM sessions",
         "INSERT INTO sessions (key, session_id, start_time, end_time, canceled, applied,"
         " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
     ),
     (
-        "SELECT session_key, name, id_hash, position FROM participants"
-        " ORDER BY session_key, position",
-        "INSERT INTO participants (session_key, name, id_hash, position) VALUES (?, ?, ?, ?)",
+        "SELECT session_key, position, name, id_hash FROM participants",
+        "INSERT INTO participants (session_key, position, name, id_hash) VALUES (?, ?, ?, ?)",
     ),
     (
-        "SELECT id, run, target, kind, intent, state, result, started_at, ended_at"
-        " FROM journal ORDER BY id",
+        "SELECT id, run, target, kind, intent, state, result, started_at, ended_at FROM journal",
         "INSERT INTO journal (id, run, target, kind, intent, state, result, started_at,"
         " ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     ),
@@ -71,8 +68,9 @@ def dump(db: Database) -> Dump:
     """The whole inventory; inside the caller's transaction."""
     rows = db.execute("SELECT key, value FROM meta").fetchall()
     meta = {str(key): str(value) for key, value in rows}
+    # Sorted here, not by the database, whose collation may differ between backends.
     sessions, participants, journal = (
-        tuple(tuple(row) for row in db.execute(select).fetchall()) for select, _ in _TABLES
+        tuple(sorted(tuple(row) for row in db.execute(select).fetchall())) for select, _ in _TABLES
     )
     return Dump(
         lineage=meta["lineage"],

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Final
-from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -58,11 +57,11 @@ class ProjectConfig(BaseModel):
     @field_validator("state")
     @classmethod
     def _no_password(cls, value: str | None) -> str | None:
-        # reconciler.yaml lives in git: a password there is a leaked password.
+        # reconciler.yaml lives in git: a password there is a leaked password. Read
+        # loosely on purpose: user:password@ counts however its characters are written.
         if value and "://" in value:
-            parts = urlsplit(value)
-            query = {key for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
-            if parts.password or query & {"password", "sslpassword"}:
+            userinfo = value.split("://", 1)[1].rpartition("@")[0]
+            if ":" in userinfo or "password=" in value.lower():
                 raise ValueError(
                     "a password does not belong in reconciler.yaml, which is kept in git:"
                     " remove it and set PGPASSWORD, use ~/.pgpass, or give the whole URL in"

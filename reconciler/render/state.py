@@ -162,7 +162,9 @@ def unlocked(path: Location, lock: LockInfo) -> str:
     return f"unlocked {path}: removed the lock of {lock.describe()}"
 
 
-def migrated(source: Location, destination: Location, content: Dump, *, resumed: bool) -> list[str]:
+def migrated(
+    source: Location, destination: Location, content: Dump, *, resumed: bool, serial: int
+) -> list[str]:
     """What `state migrate` did, and what to do next."""
     lines = [
         f"moved the inventory (lineage {content.lineage[:8]}, serial {content.serial}):"
@@ -171,7 +173,12 @@ def migrated(source: Location, destination: Location, content: Dump, *, resumed:
         f"  from {source}",
         f"  to   {destination}",
     ]
-    if resumed:
+    if resumed and serial > content.serial:
+        lines.append(
+            f"the copy was already there and has been used since (serial {serial}): it is"
+            " the inventory in use, and was kept"
+        )
+    elif resumed:
         lines.append("the copy was already there (an earlier move was interrupted): kept it")
     return [
         *lines,

@@ -131,3 +131,43 @@ def test_the_password_is_never_shown_and_is_scrubbed_from_messages(url: str) -> 
     scrubbed = location.scrub(f'connection failed: password "{password}" was refused')
     assert scrubbed == 'connection failed: password "***" was refused'
     assert location.scrub("nothing secret here") == "nothing secret here"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # libpq reads each of these passwords whole and connects; shown as Python reads
+        # the URL, each would have printed the password (or part of it).
+        "postgresql://ci:Zq9?Xk7@db:5432/inventories",
+        "postgresql://ci:Zq9/Xk7@db:5432/inventories",
+        "postgresql://ci:Zq9#Xk7@db:5432/inventories",
+        "postgresql://ci:Zq9@Xk7@db:5432/inventories",
+    ],
+)
+def test_a_password_with_unencoded_special_characters_is_refused_unshown(url: str) -> None:
+    with pytest.raises(LocationError, match="percent-encode") as caught:
+        parse_location(url)
+    assert "Zq9" not in str(caught.value)
+    assert "Xk7" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "postgresql:/ci:s3cret@db:5432/inventories",
+        "PostgreSQL:ci:s3cret@db/inventories",
+        "postgres:/ci:s3cret@db/inventories",
+    ],
+)
+def test_a_postgresql_url_with_a_slash_missing_is_refused_not_taken_for_a_file(
+    text: str,
+) -> None:
+    with pytest.raises(LocationError, match="://") as caught:
+        parse_location(text)
+    assert "s3cret" not in str(caught.value)
+
+
+def test_a_key_value_connection_string_is_refused_not_taken_for_a_file() -> None:
+    with pytest.raises(LocationError, match="postgresql://") as caught:
+        parse_location("host=db dbname=inventories password=s3cret")
+    assert "s3cret" not in str(caught.value)

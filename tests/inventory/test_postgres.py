@@ -270,3 +270,38 @@ def test_a_schema_marked_by_another_application_is_refused(
     with pytest.raises(InventoryError, match="holds tables, but not a reconciler inventory"):
         Inventory.open(postgres_location, create=True)
     assert stores.footprint(postgres_location) == before
+
+
+def test_runs_creating_one_inventory_on_a_repeatable_read_server_make_one(
+    postgres_text: str,
+) -> None:
+    # A server whose default isolation is REPEATABLE READ: a writer that waited for the
+    # write lock must still see what the writer before it committed.
+    separator = "&" if "?" in postgres_text else "?"
+    isolation = "options=-c%20default_transaction_isolation%3Drepeatable%5C%20read"
+    url = f"{postgres_text}{separator}{isolation}"
+    location = parse_location(url)
+
+    def create() -> str:
+        with Inventory.open(location, create=True) as inventory:
+            return inventory.lineage
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        lineages = [pool.submit(create) for _ in range(4)]
+        assert len({lineage.result() for lineage in lineages}) == 1
+
+
+def test_a_locked_error_says_how_to_end_a_hung_holders_connection(postgres_text: str) -> None:
+    location = parse_location(postgres_text)
+    Inventory.open(location, create=True).close()
+    with Inventory.open(location) as inventory, _process_holding_the_lock(postgres_text):
+        holders = stores.run_sql(
+            location,
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND objsubid = 2 AND classid::int8 = 1380142657",  # the apply lock: RCNA
+        )
+        with pytest.raises(LockedError) as caught:
+            inventory.lock("reconciler apply", os.getpid(), "laptop", T0)
+    assert len(holders) == 1
+    message = str(caught.value)
+    assert f"if that run hangs, end it with SELECT pg_terminate_backend({holders[0][0]})" in message
