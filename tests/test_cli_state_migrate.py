@@ -64,6 +64,16 @@ def _fill(text: str) -> None:
             batch.intend(run="r2", target="coviu", kind="cancel", intent={"key": "b"})
 
 
+def _interrupted_move(source: str, destination: str) -> None:
+    """What a move leaves when it dies after the copy landed, before the source was
+    retired: the filled source, and its copy."""
+    _fill(source)
+    with Inventory.open(parse_location(source)) as old:
+        content = old.dump()
+    with Inventory.open(parse_location(destination), create=True) as new:
+        assert new.receive(content)
+
+
 def test_a_move_keeps_records_serial_identity_and_journal(ends: tuple[str, str]) -> None:
     source, destination = ends
     _fill(source)
@@ -103,12 +113,7 @@ def test_the_old_inventory_is_retired_and_names_the_new_one(ends: tuple[str, str
 
 def test_an_interrupted_move_is_finished_by_running_it_again(ends: tuple[str, str]) -> None:
     source, destination = ends
-    _fill(source)
-    # The copy landed, then the run died before it retired the source.
-    with Inventory.open(parse_location(source)) as old:
-        content = old.dump()
-    with Inventory.open(parse_location(destination), create=True) as new:
-        assert new.receive(content)
+    _interrupted_move(source, destination)
 
     code, out, _ = migrate(source, destination)
 
@@ -142,11 +147,7 @@ def test_a_stale_copy_in_the_destination_is_refused_not_overwritten(
     ends: tuple[str, str],
 ) -> None:
     source, destination = ends
-    _fill(source)
-    with Inventory.open(parse_location(source)) as old:
-        content = old.dump()
-    with Inventory.open(parse_location(destination), create=True) as new:
-        new.receive(content)
+    _interrupted_move(source, destination)
     # An apply to the old inventory after the interrupted move.
     with Inventory.open(parse_location(source)) as old, old.writing(now=T0) as batch:
         batch.put(record(old, "dermatology-1400"))
@@ -203,11 +204,8 @@ def test_a_copy_used_since_an_interrupted_move_is_kept_and_the_source_retired(
     ends: tuple[str, str],
 ) -> None:
     source, destination = ends
-    _fill(source)
-    with Inventory.open(parse_location(source)) as old:
-        content = old.dump()
-    with Inventory.open(parse_location(destination), create=True) as new:
-        new.receive(content)
+    _interrupted_move(source, destination)
+    with Inventory.open(parse_location(destination)) as new:
         # The project was pointed at the copy and an apply ran against it.
         with new.writing(now=T0) as batch:
             batch.put(record(new, "dermatology-1400"))
@@ -228,11 +226,8 @@ def test_copies_that_both_changed_after_an_interrupted_move_are_left_for_a_perso
     ends: tuple[str, str],
 ) -> None:
     source, destination = ends
-    _fill(source)
-    with Inventory.open(parse_location(source)) as old:
-        content = old.dump()
-    with Inventory.open(parse_location(destination), create=True) as new:
-        new.receive(content)
+    _interrupted_move(source, destination)
+    with Inventory.open(parse_location(destination)) as new:
         with new.writing(now=T0) as batch:
             batch.intend(run="r3", target="coviu", kind="create", intent={"key": "c"})
             batch.put(record(new, "dermatology-1400"))
