@@ -28,8 +28,8 @@ BUSY_TIMEOUT_SECONDS = 5.0
 """How long a write waits for another reconciler's write to finish before giving up."""
 
 RECOVERY = (
-    "restore it from a backup, or move it away and adopt the live sessions again"
-    " with `reconciler import`"
+    "restore it from a backup (planning against a new, empty inventory would create every"
+    " session again beside the live ones)"
 )
 
 APPLICATION_ID = 0x52434E49
@@ -56,6 +56,9 @@ class Database(ABC):
 
     dialect: ClassVar[str]
     """`sqlite` or `postgresql`, for the few statements that differ."""
+    frees_locks: ClassVar[bool] = False
+    """Whether the backend holds an apply lock of its own, freed when the holder's
+    connection ends (PostgreSQL): then a lock row without it is a dead run's."""
 
     def __init__(self, location: Location) -> None:
         self.location = location
@@ -107,10 +110,6 @@ class Database(ABC):
     def owns_session_lock(self) -> bool:
         """Whether this connection holds the backend's apply lock."""
         return False
-
-    def session_lock_live(self) -> bool | None:
-        """Whether any connection holds the backend's apply lock; None without one."""
-        return None
 
     def session_lock_holder(self) -> tuple[int, str] | None:
         """The backend's own name for whoever holds its lock: (process id, description)."""
@@ -222,16 +221,17 @@ def guarded(location: Location, doing: str) -> Iterator[None]:
         yield
     except sqlite3.Error as error:
         raise InventoryError(describe(location, doing, error)) from error
-    except (ValueError, TypeError) as error:
-        raise damaged_value(location, doing, error) from error
     except OSError as error:
         raise InventoryError(f"{location}: cannot {doing}: {error.strerror or error}") from error
 
 
-def damaged_value(location: Location, doing: str, error: Exception) -> InventoryError:
-    """A value no reconciler writes (a hand edit, a damaged store): say so, never trace."""
+def damaged_value(location: Location, what: str, error: Exception) -> InventoryError:
+    """`what` holds a value no reconciler writes (a hand edit, a damaged store): say so,
+    never trace. Raised where rows are decoded, not around a caller's block, so a bug
+    of the caller is never blamed on the inventory."""
     return InventoryError(
-        f"{location}: cannot {doing}: it holds a value no reconciler writes ({error}); {RECOVERY}"
+        f"{location}: {what} cannot be read: it holds a value no reconciler writes ({error});"
+        f" the inventory is damaged: {RECOVERY}"
     )
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from reconciler.inventory.connection import Database, InventoryError
+from reconciler.inventory.connection import Database, InventoryError, damaged_value
 from reconciler.inventory.location import Location
 from reconciler.planning.times import read_instant, write_instant
 
@@ -75,9 +75,18 @@ def read(db: Database) -> LockInfo | None:
     """The lock as it is, if anyone holds it; with PostgreSQL, a row left by a run whose
     connection has ended is no lock."""
     row = db.execute("SELECT holder, pid, host, acquired_at FROM lock WHERE id = 1").fetchone()
-    if row is None or db.session_lock_live() is False:
+    if row is None:
+        return None
+    if db.frees_locks and not db.owns_session_lock() and db.session_lock_holder() is None:
         return None
     return _decode(db, row)
+
+
+def refuse_if_held(db: Database) -> None:
+    """Raise `LockedError` if anyone holds the lock."""
+    held = read(db)
+    if held is not None:
+        raise _locked(db, held)
 
 
 def take(
@@ -93,17 +102,11 @@ def take(
     row = db.execute("SELECT holder, pid, host, acquired_at FROM lock WHERE id = 1").fetchone()
     held = None if row is None else _decode(db, row)
     if live is False:
-        backend = db.session_lock_holder()
-        raise LockedError(
-            held or _unnamed(lock, backend),
-            location=db.location,
-            freed_by_server=True,
-            backend=None if backend is None else backend[0],
-        )
+        raise _locked(db, held or _unnamed(db, lock))
     if held is not None:
         # With a backend lock just taken, the row's run is gone; without one, ask.
         if live is None and (abandoned is None or not abandoned(held)):
-            raise LockedError(held, location=db.location)
+            raise _locked(db, held)
         db.execute("DELETE FROM lock")
         lock = replace(lock, taken_over=held)
     db.execute(
@@ -137,22 +140,35 @@ def release(db: Database) -> LockInfo | None:
     return None if row is None else _decode(db, row)
 
 
-def _decode(db: Database, row: tuple[object, ...]) -> LockInfo:
-    try:
-        acquired_at = read_instant(str(row[3]))
-    except ValueError as error:
-        raise InventoryError(
-            f"{db.location}: the lock cannot be read ({error}); the inventory is damaged"
-        ) from error
-    return LockInfo(
-        holder=str(row[0]), pid=int(str(row[1])), host=str(row[2]), acquired_at=acquired_at
+def _locked(db: Database, held: LockInfo) -> LockedError:
+    """The refusal naming `held`; with PostgreSQL also the server process to end if that
+    run hangs."""
+    backend = db.session_lock_holder() if db.frees_locks else None
+    return LockedError(
+        held,
+        location=db.location,
+        freed_by_server=db.frees_locks,
+        backend=None if backend is None else backend[0],
     )
 
 
-def _unnamed(lock: LockInfo, backend: tuple[int, str] | None) -> LockInfo:
+def _unnamed(db: Database, lock: LockInfo) -> LockInfo:
     """Whoever holds the backend's lock without a row naming them (not a reconciler)."""
+    backend = db.session_lock_holder()
     pid, who = backend if backend is not None else (0, "another connection")
     return LockInfo(holder=who, pid=pid, host="the database server", acquired_at=lock.acquired_at)
+
+
+def _decode(db: Database, row: tuple[object, ...]) -> LockInfo:
+    try:
+        return LockInfo(
+            holder=str(row[0]),
+            pid=int(str(row[1])),
+            host=str(row[2]),
+            acquired_at=read_instant(str(row[3])),
+        )
+    except ValueError as error:
+        raise damaged_value(db.location, "the lock", error) from error
 
 
 def _describe(held: LockInfo | None, backend: tuple[int, str] | None) -> str:

@@ -68,6 +68,7 @@ class PostgresDatabase(Database):
     """One connection to the inventory at a `PostgresLocation`."""
 
     dialect = "postgresql"
+    frees_locks = True
 
     def __init__(self, location: PostgresLocation, *, timeout: float) -> None:
         super().__init__(location)
@@ -80,13 +81,14 @@ class PostgresDatabase(Database):
         try:
             with self.guarded("connect to the inventory's database"):
                 settings = {**_SESSION_SETTINGS, "lock_timeout": f"{max(1, int(timeout * 1000))}ms"}
-                for name, value in settings.items():
-                    self._connection.execute(
-                        sql.SQL("SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
-                    )
-                self._connection.execute(
+                statements = [
+                    sql.SQL("SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+                    for name, value in settings.items()
+                ]
+                statements.append(
                     sql.SQL("SET search_path TO {}").format(sql.Identifier(location.schema))
                 )
+                self._connection.execute(sql.SQL("; ").join(statements))  # one round trip
         except BaseException:
             self._connection.close()
             raise
@@ -131,8 +133,6 @@ class PostgresDatabase(Database):
             ) from None
         except psycopg.Error as error:
             raise InventoryError(f"{where}: cannot {doing}: {_text(error, where)}") from None
-        except (ValueError, TypeError) as error:
-            raise damaged_value(where, doing, error) from None
 
     def _grants(self) -> str:
         """What the role lacks, as far as can be told."""
@@ -179,7 +179,10 @@ class PostgresDatabase(Database):
                 f"{self._where}: schema {self._where.schema} holds tables, but not a reconciler"
                 " inventory; name another schema with ?schema=NAME in the URL"
             )
-        version = int(row[1])
+        try:
+            version = int(row[1])
+        except (TypeError, ValueError) as error:
+            raise damaged_value(self._where, "the inventory's version", error) from None
         if version > latest:
             raise newer_inventory(self._where, version, latest)
         return version
@@ -227,9 +230,6 @@ class PostgresDatabase(Database):
 
     def owns_session_lock(self) -> bool:
         return self._holding
-
-    def session_lock_live(self) -> bool | None:
-        return self._holding or self.session_lock_holder() is not None
 
     def session_lock_holder(self) -> tuple[int, str] | None:
         row = self._connection.execute(

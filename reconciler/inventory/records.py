@@ -142,7 +142,8 @@ def _decode(
         )
     except (ValueError, KeyError, TypeError) as error:
         raise InventoryError(
-            f"{location}: Session/{key}: the record cannot be read ({error}); forget it with"
-            f" `reconciler state forget {key}` and adopt the session again with"
-            " `reconciler import`"
+            f"{location}: Session/{key}: the record cannot be read ({error}); restore the"
+            f" inventory from a backup, or remove the record with `reconciler state forget"
+            f" {key}`: the next plan then creates the session again, so cancel live session"
+            f" {row[1]} first if it should not stay"
         ) from error

@@ -32,11 +32,12 @@ from reconciler.inventory.connection import (
     InventoryError,
     SqliteDatabase,
     create_file,
+    damaged_value,
     guarded,
 )
 from reconciler.inventory.journal import Entry, State
 from reconciler.inventory.location import Location, PostgresLocation
-from reconciler.inventory.lock import LockedError, LockInfo
+from reconciler.inventory.lock import LockInfo
 from reconciler.inventory.schema import SCHEMA_VERSION, migrate
 from reconciler.planning.state import SessionRecord
 
@@ -113,12 +114,19 @@ class Inventory:
             return cls._empty(location)
         try:
             with db.guarded("open the inventory"):
-                migrate(db)
-                lineage, salt = _identity(db)
-                _refuse_if_moved(db)
+                with db.transaction():  # one moment: another run may be migrating now
+                    version = db.schema_version(SCHEMA_VERSION)
+                fresh = version == 0 and not create
+                if not fresh:
+                    if version != SCHEMA_VERSION:
+                        migrate(db)
+                    lineage, salt = _identity(db)
         except BaseException:
             db.close()
             raise
+        if fresh:  # an empty file or schema: read as missing, and left as it is
+            db.close()
+            return cls._empty(location)
         return cls(db, exists=True, lineage=lineage, salt=salt)
 
     @classmethod
@@ -151,7 +159,10 @@ class Inventory:
 
     def _serial(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
-        return int(row[0]) if row else 0
+        try:
+            return int(row[0]) if row else 0
+        except ValueError as error:
+            raise damaged_value(self._location, "the serial", error) from error
 
     def snapshot(self) -> tuple[int, tuple[SessionRecord, ...]]:
         """The serial and every record, read together: a plan names the serial of exactly
@@ -194,14 +205,8 @@ class Inventory:
         self._require_store("write to")
         with self._db.guarded("write the inventory"), self._db.transaction(write=True):
             _refuse_if_moved(self._db)  # moved since this run opened it
-            if if_unlocked and (held := locks.read(self._db)):
-                backend = self._db.session_lock_holder()
-                raise LockedError(
-                    held,
-                    location=self._location,
-                    freed_by_server=self._db.session_lock_live() is not None,
-                    backend=None if backend is None else backend[0],
-                )
+            if if_unlocked:
+                locks.refuse_if_held(self._db)
             batch = Batch(self._db, now=now)
             try:
                 yield batch
@@ -253,7 +258,7 @@ class Inventory:
     def lock_frees_itself(self) -> bool:
         """Whether the backend frees a run's lock when the run's connection ends
         (PostgreSQL): then no lock it shows is left over, and none can be removed."""
-        return self._db.session_lock_live() is not None
+        return self._db.frees_locks
 
     def lock_info(self) -> LockInfo | None:
         """Who holds the lock, if anyone."""
@@ -309,51 +314,44 @@ class Inventory:
 
 
 def _connect(location: Location, *, create: bool, timeout: float) -> Database | None:
-    """A connection to the inventory at `location`; None when there is none there yet and
-    `create` is false (nothing is created or written then)."""
-    db: Database
+    """A connection to the inventory at `location`; None for a file that does not exist
+    when `create` is false (nothing is created then)."""
     if isinstance(location, PostgresLocation):
         from reconciler.inventory.postgres import PostgresDatabase  # the driver, only if used
 
-        db = PostgresDatabase(location, timeout=timeout)
-    else:
-        with guarded(location, "open the inventory"):
-            missing = not location.exists()
-        if missing and not create:
-            return None
-        if missing:
-            create_file(location)
-        db = SqliteDatabase(location, timeout=timeout)
-    if create:
-        return db
-    try:
-        with db.guarded("open the inventory"), db.transaction():
-            fresh = db.schema_version(SCHEMA_VERSION) == 0
-    except BaseException:
-        db.close()
-        raise
-    if fresh:  # an empty file or schema: read as missing, left as it is
-        db.close()
+        return PostgresDatabase(location, timeout=timeout)
+    with guarded(location, "open the inventory"):
+        missing = not location.exists()
+    if missing and not create:
         return None
-    return db
+    if missing:
+        create_file(location)
+    return SqliteDatabase(location, timeout=timeout)
 
 
 def _refuse_if_moved(db: Database) -> None:
     """Refuse an inventory that `reconciler state migrate` has moved elsewhere."""
-    retired = transfer.moved(db)
-    if retired is not None:
+    _refuse_moved(db.location, transfer.moved(db))
+
+
+def _refuse_moved(location: Location, moved: tuple[str, str] | None) -> None:
+    if moved is not None:
         raise InventoryError(
-            f"{db.location}: this inventory was moved to {retired[0]} at {retired[1]} by"
+            f"{location}: this inventory was moved to {moved[0]} at {moved[1]} by"
             " `reconciler state migrate` and is no longer used; point --state,"
             " RECONCILER_STATE or reconciler.yaml `state` at the new one"
         )
 
 
 def _identity(db: Database) -> tuple[str, bytes]:
-    query = "SELECT key, value FROM meta WHERE key IN ('lineage', 'salt')"
-    rows = {str(key): value for key, value in db.execute(query).fetchall()}
+    """The lineage and salt, read with the rest of `meta` in one statement; an inventory
+    moved elsewhere is refused."""
+    meta = {
+        str(key): str(value) for key, value in db.execute("SELECT key, value FROM meta").fetchall()
+    }
+    _refuse_moved(db.location, transfer.moved_in(meta))
     try:
-        return str(rows["lineage"]), bytes.fromhex(str(rows["salt"]))
+        return meta["lineage"], bytes.fromhex(meta["salt"])
     except (KeyError, ValueError) as error:
         raise InventoryError(
             f"{db.location}: the inventory has lost its identity (lineage or salt); it is"

@@ -14,11 +14,12 @@ them again).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from reconciler.inventory.connection import Database
+from reconciler.inventory.connection import Database, damaged_value
 from reconciler.planning.times import write_instant
 
 # Each table's rows, and how to put them back.
@@ -72,14 +73,11 @@ def dump(db: Database) -> Dump:
     sessions, participants, journal = (
         tuple(sorted(tuple(row) for row in db.execute(select).fetchall())) for select, _ in _TABLES
     )
-    return Dump(
-        lineage=meta["lineage"],
-        salt=meta["salt"],
-        serial=int(meta["serial"]),
-        sessions=sessions,
-        participants=participants,
-        journal=journal,
-    )
+    try:
+        identity = meta["lineage"], meta["salt"], int(meta["serial"])
+    except (KeyError, ValueError) as error:
+        raise damaged_value(db.location, "the inventory's identity", error) from error
+    return Dump(*identity, sessions=sessions, participants=participants, journal=journal)
 
 
 def load(db: Database, content: Dump) -> None:
@@ -114,7 +112,11 @@ def retire(db: Database, *, moved_to: str, now: datetime) -> None:
 def moved(db: Database) -> tuple[str, str] | None:
     """Where this inventory was moved to, and when, if it was."""
     rows = db.execute("SELECT key, value FROM meta WHERE key IN ('moved_to', 'moved_at')")
-    found = {str(key): str(value) for key, value in rows.fetchall()}
-    if "moved_to" not in found:
+    return moved_in({str(key): str(value) for key, value in rows.fetchall()})
+
+
+def moved_in(meta: Mapping[str, str]) -> tuple[str, str] | None:
+    """`moved` from the inventory's `meta` rows, already read."""
+    if "moved_to" not in meta:
         return None
-    return found["moved_to"], found.get("moved_at", "an unknown time")
+    return meta["moved_to"], meta.get("moved_at", "an unknown time")

@@ -305,3 +305,27 @@ def test_a_locked_error_says_how_to_end_a_hung_holders_connection(postgres_text:
     assert len(holders) == 1
     message = str(caught.value)
     assert f"if that run hangs, end it with SELECT pg_terminate_backend({holders[0][0]})" in message
+
+
+@pytest.mark.parametrize("create", [False, True])
+def test_a_role_that_may_not_read_the_inventory_is_told_which_grants_it_lacks(
+    postgres_location: PostgresLocation, create: bool
+) -> None:
+    with (
+        Inventory.open(postgres_location, create=True) as inventory,
+        inventory.writing(now=T0) as batch,
+    ):
+        batch.put(record(inventory, "cardiology-0900"))
+    schema = postgres_location.schema
+    # The owner gives its own rights away: it now stands where a role without grants does.
+    stores.run_sql(
+        postgres_location, f'REVOKE ALL ON ALL TABLES IN SCHEMA "{schema}" FROM CURRENT_USER'
+    )
+    stores.run_sql(postgres_location, f'REVOKE ALL ON SCHEMA "{schema}" FROM CURRENT_USER')
+
+    # Never an empty inventory: a plan would propose creating every session again.
+    with pytest.raises(InventoryError) as caught:
+        Inventory.open(postgres_location, create=create)
+    message = str(caught.value)
+    assert "permission denied" in message
+    assert f"needs USAGE on schema {schema} and SELECT, INSERT, UPDATE, DELETE" in message

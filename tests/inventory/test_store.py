@@ -348,3 +348,14 @@ def test_session_key_accepts_a_name_or_session_slash_name(text: str, key: str) -
 def test_session_key_refuses_what_names_no_session(text: str) -> None:
     with pytest.raises(InventoryError):
         session_key(text)
+
+
+def test_a_callers_own_error_inside_a_batch_is_not_blamed_on_the_inventory(
+    inventory: Inventory,
+) -> None:
+    # A bug of the caller (a bad value of its own) must surface as itself: calling it
+    # damage would send the user to restore a backup, losing newer records.
+    with pytest.raises(ValueError, match="invalid literal"), inventory.writing(now=T0) as batch:
+        batch.put(record(inventory, "kept"))
+        int("not a number")
+    assert inventory.sessions() == ()
