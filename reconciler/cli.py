@@ -21,10 +21,7 @@ import click
 
 from reconciler import __version__
 from reconciler.durations import DurationError, parse_duration
-from reconciler.emulator import DEFAULT_CLIENTS, ClientCredentials, make_app
-from reconciler.emulator.demo import run_demo
 from reconciler.emulator.embedded import DEFAULT_DB, move_clock
-from reconciler.emulator.server import banner, bind, bound_port, serve
 from reconciler.emulator.times import TimeFormatError, format_iso, parse_time
 from reconciler.errors import ReconcilerError
 
@@ -729,6 +726,9 @@ def serve_command(
     token_ttl: int,
 ) -> None:
     """Serve both APIs on one port (Coviu under /v1, Auvious under /rtc-api)."""
+    from reconciler.emulator import DEFAULT_CLIENTS, ClientCredentials, make_app
+    from reconciler.emulator.server import banner, bind, bound_port, serve
+
     try:
         clients = [ClientCredentials.parse(text) for text in client_texts] or list(DEFAULT_CLIENTS)
         clock = parse_time(clock_text) if clock_text else None
@@ -810,6 +810,8 @@ def clock_command(
 )
 def demo_command(db: Path | None) -> None:
     """Walk one consultation through its lifecycle on an in-process emulator."""
+    from reconciler.emulator.demo import run_demo
+
     try:
         run_demo(db=db or ":memory:", say=click.echo)
     except (OSError, sqlite3.Error, RuntimeError) as error:

@@ -117,3 +117,14 @@ def test_demo_reports_an_unusable_database_with_exit_1(tmp_path: Path) -> None:
     code, output = run("emulator", "demo", "--db", str(bad))
     assert code == 1
     assert "cannot open the emulator database" in output
+
+
+def test_loading_the_cli_loads_no_server_http_or_database_driver() -> None:
+    # Every command pays for what `reconciler.cli` imports at start: the emulator's web
+    # stack, the HTTP client and the PostgreSQL driver load only for commands that use them.
+    heavy = ("starlette", "uvicorn", "httpx", "psycopg", "rich")
+    script = f"import sys, reconciler.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert loaded.stdout.strip() == "[]"
