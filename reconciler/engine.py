@@ -384,16 +384,18 @@ async def _planning(
     tuning: Tuning | None,
 ) -> tuple[tuple[Recovered, ...], Plan, Plan]:
     """Recover, then plan: the plan to apply (fresh, or the saved one if it still may be
-    applied) and a fresh plan (the same one, for a fresh apply)."""
+    applied) and a fresh plan (the same one, for a fresh apply). A saved plan that may
+    not be applied is refused before anything is refreshed or shown."""
     async with connect(run.targets, tuning=tuning) as clients:
         recovered = await recover(clients, inventory, wall=_wall)
         for each in recovered:
             hooks.recovered(each)
+        if saved is not None:
+            refuse_stale(saved, serial=inventory.serial, lineage=inventory.lineage)
+            if saved.actions:
+                refuse_expired(saved, await _server_now(clients))
         fresh = await _make(clients, run, inventory, None)
-    if saved is None:
-        return recovered, fresh, fresh
-    refuse_stale(saved, serial=inventory.serial, lineage=inventory.lineage)
-    return recovered, saved, fresh
+    return recovered, saved or fresh, fresh
 
 
 async def _executing(
