@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -36,7 +36,7 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
 
@@ -68,7 +68,7 @@ def _log_to_stderr(level: int) -> None:
     logger.setLevel(level)
 
 
-def _show_problems(problems: Sequence[Problem]) -> None:
+def _show_problems(problems: Sequence[Problem]) -> NoReturn:
     from reconciler.render import validation
 
     *lines, summary = validation.text(None, problems)
@@ -262,8 +262,7 @@ def plan_command(
     )
     _tell_recovery(planned.recovered, planned.busy)
     where = planned.targets.describe()
-    targets = {"coviu": where["coviu"], "auvious": where["auvious"]}
-    document = show.as_json(planned.plan, targets=targets)
+    document = show.as_json(planned.plan, targets=where)
     if out is not None:
         try:
             _write_atomically(out, document)
@@ -439,7 +438,6 @@ def _time_option(option: str, text: str | None) -> datetime | None:
         return parse_time(text)
     except TimeFormatError as error:
         _fail(f"{option} {text!r}: {error}")
-        raise AssertionError("unreachable") from error
 
 
 @main.command("schema")
@@ -573,7 +571,6 @@ def state_show_command(key: str, path: Path, state_file: str | None, output_form
         record, exists = inventory.session(name), inventory.exists
     if record is None:
         _fail(views.not_recorded(location, name, exists=exists))
-        return
     if output_format == "json":
         click.echo(views.detail_json(record))
         return
@@ -604,14 +601,12 @@ def state_forget_command(key: str, path: Path, state_file: str | None, yes: bool
         record = inventory.session(name)
         if record is None:
             _fail(views.not_recorded(location, name, exists=inventory.exists))
-            return
         if not yes:
             click.confirm(views.forget_prompt(record), abort=True)
         with inventory.writing(now=datetime.now(UTC), if_unlocked=True) as batch:
             forgot = batch.forget(name)
     if not forgot:
         _fail(views.not_recorded(location, name, exists=True))
-        return
     for line in views.forgotten(location, record):
         click.echo(line)
 
@@ -676,7 +671,6 @@ def state_migrate_command(source_text: str, destination_text: str) -> None:
         destination = parse_location(destination_text)
     except LocationError as error:
         _fail(f"--from/--to: {error}")
-        return
     moved = engine.migrate_state(source, destination)
     lines = views.migrated(
         moved.source, moved.destination, moved.content, resumed=moved.resumed, serial=moved.serial
@@ -734,12 +728,10 @@ def serve_command(
         clock = parse_time(clock_text) if clock_text else None
     except (ValueError, TimeFormatError) as error:
         _fail(str(error))
-        return
     try:
         sock = bind(host, port)
     except OSError as error:
         _fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
-        return
     port = bound_port(sock)
     try:
         app = make_app(
@@ -752,7 +744,6 @@ def serve_command(
     except (OSError, sqlite3.Error, RuntimeError) as error:
         sock.close()
         _fail(f"{db}: cannot open the emulator database: {error}")
-        return
     if clock is not None:
         app.state.emulator.store.set_now(clock)
     for line in banner(host=host, port=port, clients=clients, db=str(db)):
@@ -788,17 +779,14 @@ def clock_command(
         advance = parse_duration(advance_text) if advance_text else None
     except (TimeFormatError, DurationError) as error:
         _fail(str(error))
-        return
     project = engine.Project.of([path])
     db = db or engine.embedded_db(project)
     try:
         now = move_clock(db, to=to, advance=advance, initial=project.config.emulator.clock)
     except TimeFormatError as error:
         _fail(str(error))
-        return
     except (OSError, sqlite3.Error, RuntimeError) as error:
         _fail(f"{db}: cannot open the emulator database: {error}")
-        return
     click.echo(format_iso(now))
 
 

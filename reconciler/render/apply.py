@@ -81,7 +81,6 @@ def as_json(report: Report, *, targets: dict[str, str]) -> str:
     value: dict[str, Any] = {
         "format": APPLY_FORMAT,
         "version": APPLY_VERSION,
-        "declined": report.declined,
         "summary": report.counts,
         "recovered": [
             {
@@ -146,9 +145,6 @@ class Progress:
         style = _COLOURS[result.outcome] if self._colour else None
         self._progress.console.print(line, style=style, markup=False, soft_wrap=True)
         self._progress.advance(self._task)
-
-    def recovered(self, recovered: Recovered) -> None:
-        print(recovered_line(recovered), file=self._out, flush=True)
 
     def close(self) -> None:
         if self._progress is not None:

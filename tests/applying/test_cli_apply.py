@@ -322,7 +322,7 @@ def test_json_output_is_one_document_whose_summary_counts_its_results(tree: Path
     assert run.code == 0, run.err
     document = json.loads(run.out)  # nothing else on stdout: no plan text, no lines
     assert (document["format"], document["version"]) == ("reconciler-apply", 1)
-    assert document["declined"] is False
+    assert list(document) == ["format", "version", "summary", "recovered", "results", "plan"]
     outcomes = Counter(result["outcome"] for result in document["results"])
     assert document["summary"] == {
         "applied": outcomes["applied"],
