@@ -132,6 +132,9 @@ class Caller:
             if retryable is not None and self._may_retry(call, retryable):
                 wait = self._retry_wait(call, response, tries)
                 if tries < self._policy.attempts:
+                    # A 5xx may come after the work was done: a later refusal may be
+                    # this try's doing, as after a dropped connection.
+                    lost = lost or retryable is Failure.UNKNOWN
                     await self._wait(call, str(status), tries, wait)
                     continue
             refusal = self._refused(call, response, tries, renewed, secrets)

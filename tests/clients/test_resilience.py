@@ -92,14 +92,16 @@ class Wire(httpx.AsyncBaseTransport):
     """The emulator's ASGI transport, recording every exchange; answers can be forged.
 
     A forger returning a response answers in the service's place (the request never
-    reaches it); one raising an httpx error fails the request. Hooks run after each
-    exchange, answered or not.
+    reaches it); one raising an httpx error fails the request. A rewriter sees the
+    service's answer and may put another in its place (the service did the work). Hooks
+    run after each exchange, answered or not.
     """
 
     inner: httpx.AsyncBaseTransport
     clock: Callable[[], float] = lambda: 0.0
     exchanges: list[Exchange] = field(default_factory=list)
     forgers: list[Forge] = field(default_factory=list)
+    rewriters: list[Forge] = field(default_factory=list)
     hooks: list[Hook] = field(default_factory=list)
     _seq: int = 0
 
@@ -114,6 +116,8 @@ class Wire(httpx.AsyncBaseTransport):
             response = self._forged(request, exchange)
             if response is None:
                 response = await self.inner.handle_async_request(request)
+                await response.aread()
+                response = self._rewritten(request, exchange) or response
             answer = await response.aread()
         except httpx.TransportError:
             exchange.answered_seq = self._next()
@@ -135,6 +139,14 @@ class Wire(httpx.AsyncBaseTransport):
             if response is not None:
                 return response
             exchange.forged = False
+        return None
+
+    def _rewritten(self, request: httpx.Request, exchange: Exchange) -> httpx.Response | None:
+        for rewrite in self.rewriters:
+            response = rewrite(request)
+            if response is not None:
+                exchange.forged = True
+                return response
         return None
 
     async def _after(self, exchange: Exchange) -> None:
@@ -548,6 +560,36 @@ async def test_cancel_participant_whose_answer_was_dropped_succeeds(
 
     assert [e.status for e in wire.sent("DELETE")] == [None, 400]
     assert (await wired.coviu.get_participant(participant_id)).removed
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+@pytest.mark.parametrize("what", ["session", "participant"])
+async def test_a_cancel_made_but_answered_with_a_5xx_succeeds(
+    wire: Wire, wired: Clients, status: int, what: str
+) -> None:
+    # A proxy's 502 after the service cancelled: the retry is refused as "already
+    # canceled", which must be recognised as the first try's work, not as a refusal
+    # (an apply would journal a cancel that happened as failed).
+    session = await wired.coviu.create_session(draft(1, ParticipantDraft(display_name="Amy Pond")))
+    participant_id = session.participants[0].participant_id
+    path = (
+        f"/v1/sessions/{session.session_id}"
+        if what == "session"
+        else f"/v1/participants/{participant_id.get_secret_value()}"
+    )
+    wire.rewriters.append(once("DELETE", path, error_answer(status, "bad gateway")))
+
+    if what == "session":
+        await wired.coviu.cancel_session(session.session_id)
+    else:
+        await wired.coviu.cancel_participant(participant_id)
+
+    assert [e.status for e in wire.sent("DELETE")] == [status, 400]
+    if what == "session":
+        with pytest.raises(SessionCanceledError):
+            await wired.coviu.get_session(session.session_id)
+    else:
+        assert (await wired.coviu.get_participant(participant_id)).removed
 
 
 async def test_cancel_session_refused_without_a_lost_answer_still_raises(
