@@ -355,7 +355,11 @@ def test_a_callers_own_error_inside_a_batch_is_not_blamed_on_the_inventory(
 ) -> None:
     # A bug of the caller (a bad value of its own) must surface as itself: calling it
     # damage would send the user to restore a backup, losing newer records.
-    with pytest.raises(ValueError, match="invalid literal"), inventory.writing(now=T0) as batch:
-        batch.put(record(inventory, "kept"))
-        int("not a number")
+    def buggy_caller() -> None:
+        with inventory.writing(now=T0) as batch:
+            batch.put(record(inventory, "kept"))
+            int("not a number")
+
+    with pytest.raises(ValueError, match="invalid literal"):
+        buggy_caller()
     assert inventory.sessions() == ()
