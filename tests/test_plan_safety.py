@@ -125,7 +125,7 @@ def test_reconciler_yaml_may_name_a_postgresql_inventory_which_the_environment_o
     assert "pw" in from_environment.conninfo
 
 
-def test_the_plan_names_the_serial_of_the_records_it_used(tmp_path: Path) -> None:
+def test_a_snapshot_reads_the_serial_with_the_records_it_counts(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with Inventory.open(path, create=True) as inventory:
         with inventory.writing(now=NOW) as batch:

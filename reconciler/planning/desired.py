@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 
 from reconciler.errors import InputError
 from reconciler.manifests import ManifestSet, Session, SnapshotApproval
@@ -129,16 +130,5 @@ def _approval(manifest: SnapshotApproval) -> DesiredApproval:
 
 def _digest(sessions: Sequence[DesiredSession], approvals: Sequence[DesiredApproval]) -> str:
     session_values = [{**session.to_json(), "source": None} for session in sessions]
-    approval_values = [
-        {
-            "key": approval.key,
-            "interaction_id": approval.interaction_id,
-            "snapshot_id": approval.snapshot_id,
-            "decision": approval.decision,
-            "reviewer_endpoint_id": approval.reviewer_endpoint_id,
-            "snapshot_type": approval.snapshot_type,
-            "labels": dict(approval.labels),
-        }
-        for approval in approvals
-    ]
+    approval_values = [asdict(approval) for approval in approvals]
     return digest({"sessions": session_values, "approvals": approval_values})

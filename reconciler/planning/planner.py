@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta, tzinfo
 
 from reconciler.planning import sessions, snapshots
@@ -62,10 +61,7 @@ def worth_reading(
         record = by_key.get(session.key)
         if record is None or record.canceled or not record.is_history(now):
             continue
-        applied = record.applied
-        if applied is not None and applied != replace(
-            session, labels=applied.labels, source=applied.source
-        ):
+        if record.applied is not None and record.applied.differs_from(session):
             wanted.add(record.session_id)
     return frozenset(wanted)
 
@@ -81,8 +77,12 @@ def _desired_sessions(
         live = observation.sessions.get(record.session_id) if record is not None else None
         if record is None:
             yield sessions.create(session, now)
-        elif record.canceled or record.session_id in observation.canceled:
-            yield from sessions.history(session, _canceled(record, True), now)
+        elif (
+            record.canceled
+            or record.session_id in observation.canceled
+            or (live is not None and live.canceled)
+        ):
+            yield sessions.canceled(session, record, now)
         elif record.is_history(now) and live is None:
             yield from sessions.history(session, record, now)
         else:  # active, or history by its record but read live (see worth_reading)
@@ -186,7 +186,3 @@ def _ignored(
 def _valid_until(actions: Sequence[Item], margin: timedelta) -> datetime | None:
     deadlines = [item.expires_at for item in actions if item.expires_at is not None]
     return min(deadlines) - margin if deadlines else None
-
-
-def _canceled(record: SessionRecord, canceled: bool) -> SessionRecord:
-    return record if canceled == record.canceled else replace(record, canceled=canceled)

@@ -66,25 +66,25 @@ def recorded(
     context = Context(_target(desired.key), now.astimezone(zone), desired.start, record.session_id)
     if live is None:
         yield _gone(context)
-    elif live.canceled:
-        yield _unreconcilable(
-            context, Kind.UPDATE_SESSION, "the session was cancelled", _UNCANCEL_HINT
-        )
     else:
         yield from _session(desired, record, _in_zone(live, zone), context)
 
 
-def history(desired: DesiredSession, record: SessionRecord, now: datetime) -> Iterator[Item]:
-    """A finished or cancelled session is not refreshed: compare the manifest with what
-    was last applied, and block any change (finished) or refuse it (cancelled)."""
+def canceled(desired: DesiredSession, record: SessionRecord, now: datetime) -> Item:
+    """A session cancelled, here or by hand, that the manifest still wants: never
+    re-planned as a change (cancelling is irreversible)."""
     context = Context(_target(desired.key), now, desired.start, record.session_id)
-    if record.canceled:
-        yield _unreconcilable(
-            context, Kind.UPDATE_SESSION, "the session was cancelled", _UNCANCEL_HINT
-        )
-        return
+    return _unreconcilable(
+        context, Kind.UPDATE_SESSION, "the session was cancelled", _UNCANCEL_HINT
+    )
+
+
+def history(desired: DesiredSession, record: SessionRecord, now: datetime) -> Iterator[Item]:
+    """A finished session is not refreshed: compare the manifest with what was last
+    applied, and block any change."""
+    context = Context(_target(desired.key), now, desired.start, record.session_id)
     applied = record.applied
-    if applied is None or applied == replace(desired, labels=applied.labels, source=applied.source):
+    if applied is None or not applied.differs_from(desired):
         return
     end = record.end.astimezone(desired.start.tzinfo)
     finished = rules.refuse(

@@ -14,7 +14,7 @@ for display; `==` compares instants), roles are lower-case, empty text is `None`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +68,11 @@ class DesiredSession:
             "end_time": self.end,
             "picture": self.picture,
         }
+
+    def differs_from(self, other: DesiredSession) -> bool:
+        """Whether `other` asks for anything else than this spec: labels and the file a
+        manifest lives in are not desired state of the live session."""
+        return self != replace(other, labels=self.labels, source=self.source)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON value that `from_json` reads back into an equal session."""

@@ -6,7 +6,7 @@ that says `09:00:00.250` would otherwise differ from the live `09:00:00` forever
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 
 def whole_seconds(moment: datetime) -> datetime:
@@ -33,13 +33,3 @@ def read_instant(text: str) -> datetime:
 def shown_in(moment: datetime, zone: tzinfo | None) -> datetime:
     """`moment` in `zone` (the manifest's offset), or as it is when there is none."""
     return moment.astimezone(zone) if zone is not None else moment
-
-
-def offset_text(moment: datetime) -> str:
-    """`+11:00`, `-03:30` or `Z`: the offset `moment` is written in."""
-    offset = moment.utcoffset() or timedelta(0)
-    if not offset:
-        return "Z"
-    sign = "-" if offset < timedelta(0) else "+"
-    minutes = abs(int(offset.total_seconds())) // 60
-    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"

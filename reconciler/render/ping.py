@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from reconciler.clients import ApiError, Probe, Targets
+from reconciler.planning.times import write_instant
 
 
 def answered(targets: Targets, probes: Sequence[Probe], *, local_time: datetime) -> list[str]:
@@ -33,7 +34,7 @@ def failed(targets: Targets, failures: Sequence[ApiError]) -> list[str]:
 def _clock(server: datetime | None, local: datetime, *, emulated: bool) -> str:
     if server is None:
         return "server clock unknown (no Date header)"
-    shown = server.isoformat().replace("+00:00", "Z")
+    shown = write_instant(server)
     if emulated:
         return f"emulator clock {shown}"
     skew = (local - server).total_seconds()

@@ -21,7 +21,7 @@ from reconciler.planning import (
     Status,
     plan_document,
 )
-from reconciler.planning.times import write_instant
+from reconciler.planning.times import shown_in, write_instant
 
 NOTHING: Final = "(none)"
 _LABELS: Final = {
@@ -254,7 +254,7 @@ def _value(value: Any, zone: tzinfo | None) -> str:
 
 
 def _when(moment: datetime, zone: tzinfo | None) -> str:
-    return write_instant(moment.astimezone(zone) if zone is not None else moment, keep_offset=True)
+    return write_instant(shown_in(moment, zone), keep_offset=True)
 
 
 def _zone(plan: Plan) -> tzinfo | None:
