@@ -29,10 +29,10 @@ from reconciler.planning import (
     ParticipantRecord,
     SessionRecord,
 )
+from reconciler.planning.state import PARTICIPANT_FIELDS
 from reconciler.refresh import participant
 
 HashId = Callable[[str], str]
-_DRAFT_FIELDS = ("display_name", "role", "picture", "state")
 
 
 def session_key(target: str) -> str:
@@ -59,7 +59,7 @@ def draft_of(session: DesiredSession) -> SessionDraft:
 def participant_draft(fields: Mapping[str, Any]) -> ParticipantDraft:
     """The add call of a participant, from its fields (other keys are ignored)."""
     return ParticipantDraft(
-        **{name: value for name, value in fields.items() if name in _DRAFT_FIELDS}
+        **{name: value for name, value in fields.items() if name in PARTICIPANT_FIELDS}
     )
 
 

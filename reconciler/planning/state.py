@@ -26,6 +26,25 @@ def optional_text(value: str | None) -> str | None:
     return value or None
 
 
+PARTICIPANT_FIELDS = ("display_name", "role", "picture", "state")
+"""A participant's fields the API holds, desired and live alike: what is compared."""
+
+
+def participant_fields(participant: DesiredParticipant | LiveParticipant) -> dict[str, Any]:
+    """`PARTICIPANT_FIELDS` of a desired or a live participant, by their API names."""
+    return {name: getattr(participant, name) for name in PARTICIPANT_FIELDS}
+
+
+def session_fields(session: DesiredSession | LiveSession) -> dict[str, Any]:
+    """A desired or live session's own fields, by their API names."""
+    return {
+        "session_name": session.session_name,
+        "start_time": session.start,
+        "end_time": session.end,
+        "picture": session.picture,
+    }
+
+
 @dataclass(frozen=True)
 class DesiredParticipant:
     """A participant as a manifest declares it; `name` is its key within the session."""
@@ -38,12 +57,7 @@ class DesiredParticipant:
 
     def fields(self) -> dict[str, Any]:
         """The fields the API holds, by their API names."""
-        return {
-            "display_name": self.display_name,
-            "role": self.role,
-            "picture": self.picture,
-            "state": self.state,
-        }
+        return participant_fields(self)
 
 
 @dataclass(frozen=True)
@@ -62,12 +76,7 @@ class DesiredSession:
 
     def fields(self) -> dict[str, Any]:
         """The session's own fields, by their API names."""
-        return {
-            "session_name": self.session_name,
-            "start_time": self.start,
-            "end_time": self.end,
-            "picture": self.picture,
-        }
+        return session_fields(self)
 
     def differs_from(self, other: DesiredSession) -> bool:
         """Whether `other` asks for anything else than this spec: labels and the file a
@@ -197,12 +206,7 @@ class LiveParticipant:
 
     def fields(self) -> dict[str, Any]:
         """The participant's fields, by their API names."""
-        return {
-            "display_name": self.display_name,
-            "role": self.role,
-            "picture": self.picture,
-            "state": self.state,
-        }
+        return participant_fields(self)
 
 
 @dataclass(frozen=True)
@@ -219,12 +223,7 @@ class LiveSession:
 
     def fields(self) -> dict[str, Any]:
         """The session's own fields, by their API names."""
-        return {
-            "session_name": self.session_name,
-            "start_time": self.start,
-            "end_time": self.end,
-            "picture": self.picture,
-        }
+        return session_fields(self)
 
     def participant(self, id_hash: str) -> LiveParticipant | None:
         """The live participant whose id hashes to `id_hash`."""
