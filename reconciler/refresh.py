@@ -109,11 +109,8 @@ async def _snapshots(
     clients: Clients, approvals: Sequence[DesiredApproval]
 ) -> dict[str, tuple[LiveSnapshot, ...]]:
     interactions = sorted({approval.interaction_id for approval in approvals})
-    with _first_error():
-        async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(clients.auvious.list_snapshots(name)) for name in interactions
-            ]
+    async with asyncio.TaskGroup() as group:  # `observe` unwraps the ExceptionGroup
+        tasks = [group.create_task(clients.auvious.list_snapshots(name)) for name in interactions]
     return {
         name: tuple(snapshot(found) for found in task.result())
         for name, task in zip(interactions, tasks, strict=True)
@@ -133,7 +130,7 @@ def _first_error() -> Iterator[None]:
         first: BaseException = found
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]
-        raise first from group
+        raise first from first.__cause__  # keep the transport error under the API error
 
 
 def live(session: ApiSession, hash_id: HashId) -> LiveSession:
