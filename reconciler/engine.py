@@ -87,8 +87,12 @@ class Project:
     def of(cls, paths: Sequence[Path]) -> Project:
         """The project whose first PATH is `paths[0]` (default `.`); read once."""
         first = paths[0] if paths else Path(".")
-        located = find_config_path(first)
-        return cls(load_config(first), located.parent if located is not None else Path("."))
+        return cls.found(load_config(first), find_config_path(first))
+
+    @classmethod
+    def found(cls, config: ProjectConfig, located: Path | str | None) -> Project:
+        """The project of `config`, read from the file `located` (None: there is none)."""
+        return cls(config, Path(located).parent if located else Path("."))
 
 
 def state_path(
@@ -214,8 +218,7 @@ def _prepare(
     chosen = dict(selector) if isinstance(selector, Mapping) else parse_selector(selector)
     loaded = load(paths)
     desired = desired_state(loaded, paths=[str(path) for path in paths], selector=chosen)
-    config_path = Path(loaded.config_path) if loaded.config_path else None
-    project = Project(loaded.config, config_path.parent if config_path else Path("."))
+    project = Project.found(loaded.config, loaded.config_path)
     targets = targets_for(paths, flags=flags, environ=environ, project=project)
     location = state_path(paths, flag=state, environ=environ, project=project)
     return _Run(desired, targets, location, tuple(str(path) for path in paths))
