@@ -124,6 +124,12 @@ def _checked_url(url: str, service: str) -> str:
             f"the {service} URL must not carry a user name or password: credentials come"
             " from the environment"
         )
+    if parts.query or parts.fragment:
+        raise TargetError(
+            f"the {service} URL must not carry a query or fragment (it is shown in plans"
+            " and may hold a token): give the base URL only; credentials come from the"
+            " environment"
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TargetError(
             f"the {service} URL must be http(s)://host/…"

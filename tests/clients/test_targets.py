@@ -82,6 +82,27 @@ def test_a_url_with_a_password_is_refused_without_echoing_it(url: str) -> None:
     assert "hunter2" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.example/v1?access_token=hunter2-secret",
+        "https://api.example/v1#hunter2-secret",
+    ],
+)
+def test_a_url_with_a_query_or_fragment_is_refused_without_echoing_it(url: str) -> None:
+    # The target URL is shown in every plan header and ping line: a token in its query
+    # string would go with it.
+    with pytest.raises(TargetError) as caught:
+        choose_targets(
+            flags=Urls(coviu=url, auvious="https://a.example"),
+            environ=CREDENTIALS,
+            config=Urls(),
+            embedded_db=DB,
+        )
+    assert "must not carry a query or fragment" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
 def test_a_url_that_is_not_http_is_refused_naming_its_scheme() -> None:
     with pytest.raises(TargetError, match=r"must be http\(s\)://host/… \(it starts ftp://\)"):
         choose_targets(
