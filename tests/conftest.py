@@ -1,13 +1,16 @@
-"""Fixtures shared by every test: an emulator on a fresh SQLite file, at a fixed time.
+"""Fixtures shared by every test: an emulator on a fresh SQLite file, at a fixed time,
+and clients of both APIs connected to it.
 
 Tests talk HTTP to it in-process (httpx's ASGI transport); tests about the network
 serve it on a loopback port instead. Time moves only when a test moves the emulator's
-clock, never with the wall clock.
+clock, never with the wall clock: the clients wait on a `ManualTimer`.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +18,16 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from reconciler.clients import (
+    Clients,
+    Credentials,
+    ManualTimer,
+    RateLimit,
+    RetryPolicy,
+    Targets,
+    Tuning,
+    connect,
+)
 from reconciler.emulator import ClientCredentials, make_app
 from reconciler.inventory import Location, parse_location
 from tests.emulator.api import Auvious, Coviu, EmulatorControls
@@ -25,6 +38,28 @@ T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 CLINIC_A = ClientCredentials(key="clinic-a", secret="secret-a", team="team-a")
 CLINIC_A2 = ClientCredentials(key="clinic-a-2", secret="secret-a2", team="team-a")
 CLINIC_B = ClientCredentials(key="clinic-b", secret="secret-b", team="team-b")
+TARGETS = Targets(
+    coviu_url="http://emulator.test/v1",
+    auvious_url="http://emulator.test",
+    coviu=Credentials(CLINIC_A.key, CLINIC_A.secret),
+    auvious=Credentials(CLINIC_A.key, CLINIC_A.secret),
+)
+"""Both APIs of the test's emulator, as clinic A (the transport decides where calls go)."""
+
+
+@dataclass
+class CountingTransport(httpx.AsyncBaseTransport):
+    """The emulator's ASGI transport, counting requests by method and path."""
+
+    inner: httpx.AsyncBaseTransport
+    requests: list[tuple[str, str]] = field(default_factory=list)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append((request.method, request.url.path))
+        return await self.inner.handle_async_request(request)
+
+    def count(self, method: str, path_prefix: str = "") -> int:
+        return sum(1 for m, p in self.requests if m == method and p.startswith(path_prefix))
 
 
 @pytest.fixture
@@ -82,6 +117,34 @@ async def auvious(http: httpx.AsyncClient) -> Auvious:
 @pytest.fixture
 async def auvious_b(http: httpx.AsyncClient) -> Auvious:
     return await Auvious.login(http, CLINIC_B)
+
+
+@pytest.fixture
+def timer() -> ManualTimer:
+    return ManualTimer()
+
+
+@pytest.fixture
+def transport(app: Starlette) -> CountingTransport:
+    return CountingTransport(httpx.ASGITransport(app=app))
+
+
+@pytest.fixture
+def tuning() -> Tuning:
+    """Defaults, with a seeded jitter so a run's waits are reproducible."""
+    return Tuning(
+        policy=RetryPolicy(rng=random.Random(7)),
+        rate_limit=RateLimit(per_second=50, burst=20, in_flight=8),
+    )
+
+
+@pytest.fixture
+async def clients(
+    transport: CountingTransport, timer: ManualTimer, tuning: Tuning
+) -> AsyncIterator[Clients]:
+    """Coviu and Auvious clients of clinic A, on the emulator of this test."""
+    async with connect(TARGETS, tuning=tuning, timer=timer.timer(), transport=transport) as opened:
+        yield opened
 
 
 @pytest.fixture(params=BACKENDS)

@@ -12,14 +12,13 @@ import hashlib
 import hmac
 import random
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 import httpx
 import pytest
 from pydantic import SecretStr
-from starlette.applications import Starlette
 
 from reconciler.clients import (
     Clients,
@@ -42,8 +41,7 @@ from reconciler.planning import (
     make_plan,
 )
 from reconciler.refresh import observe
-from tests.clients.conftest import TARGETS, CountingTransport
-from tests.conftest import T0
+from tests.conftest import T0, TARGETS, CountingTransport
 from tests.emulator.api import Auvious, EmulatorControls
 
 pytestmark = pytest.mark.anyio
@@ -59,21 +57,10 @@ def hash_id(participant_id: str) -> str:
     return hmac.new(SALT, participant_id.encode(), hashlib.sha256).hexdigest()
 
 
-def tuning(page_parallelism: int = Tuning().page_parallelism) -> Tuning:
-    return Tuning(policy=RetryPolicy(rng=random.Random(7)), page_parallelism=page_parallelism)
-
-
 @pytest.fixture
-def transport(app: Starlette) -> CountingTransport:
-    return CountingTransport(httpx.ASGITransport(app=app))
-
-
-@pytest.fixture
-async def clients(transport: CountingTransport) -> AsyncIterator[Clients]:
-    async with connect(
-        TARGETS, tuning=tuning(), timer=ManualTimer().timer(), transport=transport
-    ) as opened:
-        yield opened
+def tuning() -> Tuning:
+    """The default rate limit (the shared fixture's is looser), with a seeded jitter."""
+    return Tuning(policy=RetryPolicy(rng=random.Random(7)))
 
 
 async def schedule(
@@ -183,11 +170,14 @@ async def test_history_costs_no_requests(
     assert with_history.sessions == alone.sessions
 
 
-async def test_requests_grow_with_pages_of_active_sessions(transport: CountingTransport) -> None:
+async def test_requests_grow_with_pages_of_active_sessions(
+    transport: CountingTransport, timer: ManualTimer, tuning: Tuning
+) -> None:
     # Page by page: the default client fetches pages ahead in parallel batches, which
     # costs a few speculative requests past the end and would blur the count.
+    sequential = replace(tuning, page_parallelism=1)
     async with connect(
-        TARGETS, tuning=tuning(page_parallelism=1), timer=ManualTimer().timer(), transport=transport
+        TARGETS, tuning=sequential, timer=timer.timer(), transport=transport
     ) as clients:
         first = await schedule(clients, 250, TOMORROW)
         transport.requests.clear()

@@ -23,8 +23,7 @@ from reconciler.clients import (
     Snapshot,
     connect,
 )
-from tests.clients.conftest import TARGETS
-from tests.conftest import CLINIC_B, T0
+from tests.conftest import CLINIC_B, T0, TARGETS
 from tests.emulator.api import Auvious, EmulatorControls
 
 pytestmark = pytest.mark.anyio

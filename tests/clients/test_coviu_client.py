@@ -32,8 +32,7 @@ from reconciler.clients import (
     Tuning,
     connect,
 )
-from tests.clients.conftest import TARGETS, CountingTransport
-from tests.conftest import CLINIC_B, T0
+from tests.conftest import CLINIC_B, T0, TARGETS, CountingTransport
 from tests.emulator.api import Coviu, EmulatorControls
 
 pytestmark = pytest.mark.anyio

@@ -32,7 +32,7 @@ from reconciler.clients import (
 from reconciler.clients.caller import Call, Caller
 from reconciler.clients.times import ApiTimeError, format_api_time, parse_api_time
 from reconciler.clients.timing import RateLimiter
-from tests.clients.conftest import TARGETS
+from tests.conftest import TARGETS
 
 AEDT = timezone(timedelta(hours=11))
 NINE = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

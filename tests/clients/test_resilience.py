@@ -42,8 +42,7 @@ from reconciler.clients import (
     Tuning,
     connect,
 )
-from tests.clients.conftest import TARGETS
-from tests.conftest import CLINIC_A, T0
+from tests.conftest import CLINIC_A, T0, TARGETS
 from tests.emulator.api import Auvious, Coviu, EmulatorControls
 
 pytestmark = pytest.mark.anyio

@@ -28,7 +28,6 @@ from reconciler.clients import (
     SessionCanceledError,
     Tuning,
 )
-from tests.clients.conftest import TARGETS
 from tests.clients.test_resilience import (
     Exchange,
     Hook,
@@ -38,7 +37,7 @@ from tests.clients.test_resilience import (
     error_answer,
     wired_clients,
 )
-from tests.conftest import CLINIC_A
+from tests.conftest import CLINIC_A, TARGETS
 from tests.emulator.api import Auvious, EmulatorControls
 
 pytestmark = pytest.mark.anyio
