@@ -3,27 +3,22 @@ signed download links, and a transaction id on every write."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
 from datetime import UTC, timedelta
 
 import httpx
 import pytest
 from pydantic import SecretStr
-from starlette.applications import Starlette
 
 from reconciler.clients import (
     AuthenticationError,
     Clients,
-    Credentials,
-    ManualTimer,
     NotFoundError,
     RequestRejectedError,
     SignedUrl,
     Snapshot,
-    connect,
 )
-from tests.conftest import CLINIC_B, T0, TARGETS
+from tests.clients.wire import Wire
+from tests.conftest import T0
 from tests.emulator.api import Auvious, EmulatorControls
 
 pytestmark = pytest.mark.anyio
@@ -31,39 +26,6 @@ pytestmark = pytest.mark.anyio
 IMAGE = b"\x89PNG test image"  # what tests.emulator.api.Auvious.upload sends
 REVIEWER = "ep-clinician"
 TRANSACTION = "x-auvious-transactionid"
-
-
-@dataclass
-class RecordingTransport(httpx.AsyncBaseTransport):
-    """The emulator's ASGI transport, keeping every request (with its headers)."""
-
-    inner: httpx.AsyncBaseTransport
-    requests: list[httpx.Request] = field(default_factory=list)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return await self.inner.handle_async_request(request)
-
-
-@pytest.fixture
-def recorded(app: Starlette) -> RecordingTransport:
-    """A transport that the `recording` clients send through."""
-    return RecordingTransport(httpx.ASGITransport(app=app))
-
-
-@pytest.fixture
-async def recording(recorded: RecordingTransport, timer: ManualTimer) -> AsyncIterator[Clients]:
-    async with connect(TARGETS, timer=timer.timer(), transport=recorded) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def clinic_b(app: Starlette, timer: ManualTimer) -> AsyncIterator[Clients]:
-    other = Credentials(CLINIC_B.key, CLINIC_B.secret)
-    targets = replace(TARGETS, coviu=other, auvious=other)
-    transport = httpx.ASGITransport(app=app)
-    async with connect(targets, timer=timer.timer(), transport=transport) as opened:
-        yield opened
 
 
 async def requested(auvious: Auvious, interaction_id: str) -> str:
@@ -315,11 +277,11 @@ async def test_signed_url_of_a_snapshot_not_approved_is_rejected(
 
 
 async def test_every_auvious_write_carries_its_own_transaction_id(
-    recording: Clients, recorded: RecordingTransport, auvious: Auvious
+    wired: Clients, wire: Wire, auvious: Auvious
 ) -> None:
     first = await auvious.upload("conv-1")
     second = await auvious.upload("conv-1")
-    client = recording.auvious
+    client = wired.auvious
 
     await client.approve_snapshot(first, user_endpoint_id=REVIEWER)
     await client.approve_snapshot(first, user_endpoint_id=REVIEWER, snapshot_type="rash")
@@ -329,20 +291,18 @@ async def test_every_auvious_write_carries_its_own_transaction_id(
     await client.list_snapshots("conv-1")
     await client.get_snapshot(first)
 
-    writes = [
-        r for r in recorded.requests if r.method == "POST" and r.url.path.startswith("/rtc-api/")
-    ]
-    assert [r.url.path.rsplit("/", 1)[1] for r in writes] == [
+    writes = wire.sent("POST", "/rtc-api/")
+    assert [e.path.rsplit("/", 1)[1] for e in writes] == [
         "approve",
         "approve",
         "discard",
         "signedUrl",
         "signedUrl",
     ]
-    ids = [r.headers.get(TRANSACTION) for r in writes]
+    ids = [e.headers.get(TRANSACTION) for e in writes]
     assert all(ids), ids
     assert len(set(ids)) == len(ids)
     # The second approve was not replayed as the first: it changed the type.
     assert (await client.get_snapshot(first)).type == "rash"
     # The signed URL requests also carried the Referer that Auvious requires.
-    assert all(r.headers.get("referer") for r in writes[3:])
+    assert all(e.headers.get("referer") for e in writes[3:])

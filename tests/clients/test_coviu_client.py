@@ -3,8 +3,7 @@ pagination, filters, the lifecycle's refusals, and no join capability in any mes
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
@@ -16,7 +15,6 @@ from reconciler.clients import (
     AuthenticationError,
     Clients,
     CoviuClient,
-    Credentials,
     LiveParticipant,
     LiveSession,
     ManualTimer,
@@ -32,7 +30,7 @@ from reconciler.clients import (
     Tuning,
     connect,
 )
-from tests.conftest import CLINIC_B, T0, TARGETS, CountingTransport
+from tests.conftest import T0, TARGETS, CountingTransport
 from tests.emulator.api import Coviu, EmulatorControls
 
 pytestmark = pytest.mark.anyio
@@ -78,16 +76,6 @@ def assert_hides(text: str, participant: LiveParticipant) -> None:
 
 def session_ids(sessions: list[LiveSession]) -> list[str]:
     return [s.session_id for s in sessions]
-
-
-@pytest.fixture
-async def clinic_b(app: Starlette, timer: ManualTimer) -> AsyncIterator[Clients]:
-    """Clients of another team, on the same emulator."""
-    other = Credentials(CLINIC_B.key, CLINIC_B.secret)
-    targets = replace(TARGETS, coviu=other, auvious=other)
-    transport = httpx.ASGITransport(app=app)
-    async with connect(targets, timer=timer.timer(), transport=transport) as opened:
-        yield opened
 
 
 # Creating and reading sessions

@@ -3,8 +3,8 @@
 The emulator's tokens live an hour (tests/conftest.py). Moving the emulator's clock makes
 the service refuse a token the client still trusts (a 401 with a Bearer challenge);
 moving the client's `ManualTimer` past half of `expires_in` makes the client renew before
-sending. `Wire` (see test_resilience.py) shows every grant's form, so a test can tell a
-refresh-token grant from a fresh client-credentials one.
+sending. `Wire` (wire.py) shows every grant's form, so a test can tell a refresh-token
+grant from a fresh client-credentials one.
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from reconciler.clients import (
     AuthenticationError,
@@ -28,7 +26,7 @@ from reconciler.clients import (
     SessionCanceledError,
     Tuning,
 )
-from tests.clients.test_resilience import (
+from tests.clients.wire import (
     Exchange,
     Hook,
     Wire,
@@ -45,17 +43,6 @@ pytestmark = pytest.mark.anyio
 COVIU_TOKEN = "/v1/auth/token"
 HALF_LIFE = 1800  # half of the emulator's 3600 s expires_in
 BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-
-
-@pytest.fixture
-def wire(app: Starlette, timer: ManualTimer) -> Wire:
-    return Wire(httpx.ASGITransport(app=app), clock=timer.monotonic)
-
-
-@pytest.fixture
-async def wired(wire: Wire, timer: ManualTimer, tuning: Tuning) -> AsyncIterator[Clients]:
-    async with wired_clients(wire, timer, tuning) as clients:
-        yield clients
 
 
 def coviu_grants(wire: Wire, since: int = 0) -> list[str]:
