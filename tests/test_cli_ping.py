@@ -12,27 +12,9 @@ from starlette.applications import Starlette
 from reconciler.cli import main
 from reconciler.emulator.server import serve_in_background
 from tests.conftest import CLINIC_A
+from tests.test_cli_plan import tree
 
-CREDENTIAL_VARS = (
-    "COVIU_API_URL",
-    "COVIU_API_KEY",
-    "COVIU_API_SECRET",
-    "AUVIOUS_API_URL",
-    "AUVIOUS_CLIENT_ID",
-    "AUVIOUS_CLIENT_SECRET",
-)
-
-
-@pytest.fixture
-def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A clinic repository with a reconciler.yaml, as the working folder, with a clean
-    environment (no API settings leak in from the machine running the tests)."""
-    for name in CREDENTIAL_VARS:
-        monkeypatch.delenv(name, raising=False)
-    (tmp_path / ".git").mkdir()
-    (tmp_path / "reconciler.yaml").write_text("emulator:\n  clock: 2026-12-04T09:00:00+11:00\n")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+__all__ = ["tree"]  # the fixture, used by name
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from reconciler import engine
 from reconciler.cli import main
 from reconciler.clients import LiveSession, ParticipantDraft, SessionDraft, Urls, connect
+from reconciler.clients.targets import AUVIOUS_ENV, COVIU_ENV
 from reconciler.inventory import Inventory
 from reconciler.planning import DesiredParticipant, DesiredSession, ParticipantRecord, SessionRecord
 
@@ -28,16 +29,8 @@ CLOCK = datetime(2026, 12, 4, 9, 0, tzinfo=SYDNEY)
 """The embedded emulator's clock: reconciler.yaml sets it when the database is created."""
 MONDAY = datetime(2026, 12, 7, 9, 0, tzinfo=SYDNEY)
 STATE = Path(".reconciler/state.db")
-SETTINGS = (
-    "COVIU_API_URL",
-    "COVIU_API_KEY",
-    "COVIU_API_SECRET",
-    "AUVIOUS_API_URL",
-    "AUVIOUS_CLIENT_ID",
-    "AUVIOUS_CLIENT_SECRET",
-    "RECONCILER_STATE",
-    "NO_COLOR",
-)
+SETTINGS = (*COVIU_ENV, *AUVIOUS_ENV, "RECONCILER_STATE", "NO_COLOR")
+"""What the environment may set that `tree` clears."""
 JWT_HEADER = "eyJhbGciOiAiSFMyNTYi"
 """How every access token the emulator issues begins (its base64url JOSE header)."""
 
