@@ -16,65 +16,32 @@ import argparse
 import asyncio
 import json
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from reconciler.clients import (
-    Credentials,
-    ManualTimer,
-    ParticipantDraft,
-    RateLimit,
-    SessionDraft,
-    Targets,
-    Tuning,
-    connect,
-)
-from reconciler.emulator import ClientCredentials, make_app
+from reconciler.clients import ManualTimer, Tuning, connect
+from reconciler.emulator import make_app
 
-NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
-CLIENT = ClientCredentials(key="bench", secret="bench-secret", team="bench")
-TARGETS = Targets(
-    coviu_url="http://emulator.bench/v1",
-    auvious_url="http://emulator.bench",
-    coviu=Credentials(CLIENT.key, CLIENT.secret),
-    auvious=Credentials(CLIENT.key, CLIENT.secret),
-)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.benchmarks.emulated import CLIENT, NOW, TARGETS, UNLIMITED, Counting, create, draft
+
 FAULTS = {"error_rate": 0.2, "status": 503, "rate_limit_rate": 0.1, "seed": 1}
-# The default limit (10 calls a second) would make this a benchmark of the limiter.
-UNLIMITED = RateLimit(per_second=1e6, burst=1000, in_flight=8)
-
-
-class Counting(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner, self.count = inner, 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.count += 1
-        return await self.inner.handle_async_request(request)
 
 
 async def _seed(transport: httpx.AsyncBaseTransport, count: int) -> None:
     async with connect(
         TARGETS, transport=transport, tuning=Tuning(rate_limit=UNLIMITED)
     ) as clients:
-        for chunk in range(0, count, 50):
-            drafts = [
-                SessionDraft(
-                    session_name=f"Session {index}",
-                    start_time=NOW + timedelta(hours=1, minutes=index),
-                    end_time=NOW + timedelta(hours=1, minutes=index + 30),
-                    participants=(
-                        ParticipantDraft(display_name="Dr", role="host"),
-                        ParticipantDraft(display_name="Patient"),
-                    ),
-                )
-                for index in range(chunk, min(chunk + 50, count))
-            ]
-            await asyncio.gather(*(clients.coviu.create_session(d) for d in drafts))
+        await create(
+            clients,
+            [draft(index, NOW + timedelta(hours=1, minutes=index)) for index in range(count)],
+        )
 
 
 async def _raw_walk(transport: httpx.AsyncBaseTransport) -> int:

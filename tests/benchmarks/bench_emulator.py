@@ -13,17 +13,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from pathlib import Path
 
 import httpx
 
-from reconciler.emulator import ClientCredentials, make_app
+from reconciler.emulator import make_app
 from reconciler.emulator.server import serve_in_background
 
-NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
-CLIENT = ClientCredentials(key="bench", secret="bench-secret", team="bench")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.benchmarks.emulated import CLIENT, NOW
 
 
 async def _login(http: httpx.AsyncClient) -> dict[str, str]:

@@ -20,26 +20,17 @@ import asyncio
 import hashlib
 import json
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from reconciler.clients import (
-    Credentials,
-    LiveSession,
-    ManualTimer,
-    ParticipantDraft,
-    RateLimit,
-    SessionDraft,
-    SessionFilter,
-    Targets,
-    Tuning,
-    connect,
-)
-from reconciler.emulator import ClientCredentials, make_app
+from reconciler.clients import LiveSession, ManualTimer, SessionFilter, Tuning, connect
+from reconciler.emulator import make_app
 from reconciler.planning import (
     Desired,
     DesiredParticipant,
@@ -50,33 +41,15 @@ from reconciler.planning import (
 )
 from reconciler.refresh import observe
 
-START = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
-LATER = START + timedelta(days=30)  # when the plans are made: the history has finished
-CLIENT = ClientCredentials(key="bench", secret="bench-secret", team="bench")
-TARGETS = Targets(
-    coviu_url="http://emulator.bench/v1",
-    auvious_url="http://emulator.bench",
-    coviu=Credentials(CLIENT.key, CLIENT.secret),
-    auvious=Credentials(CLIENT.key, CLIENT.secret),
-)
-UNLIMITED = RateLimit(per_second=1e6, burst=1000, in_flight=8)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.benchmarks.emulated import CLIENT, NOW, TARGETS, UNLIMITED, Counting, create, draft
+
+LATER = NOW + timedelta(days=30)  # when the plans are made: the history has finished
 TUNING = Tuning(rate_limit=UNLIMITED)
 
 
 def hash_id(participant_id: str) -> str:
     return hashlib.sha256(participant_id.encode()).hexdigest()
-
-
-def _draft(index: int, start: datetime) -> SessionDraft:
-    return SessionDraft(
-        session_name=f"Session {index}",
-        start_time=start,
-        end_time=start + timedelta(minutes=30),
-        participants=(
-            ParticipantDraft(display_name="Dr", role="host"),
-            ParticipantDraft(display_name="Patient"),
-        ),
-    )
 
 
 def _record(key: str, live: LiveSession) -> tuple[SessionRecord, DesiredSession]:
@@ -107,18 +80,11 @@ async def _seed(
 ) -> tuple[list[SessionRecord], list[DesiredSession], list[SessionRecord]]:
     """History sessions first (they finish before LATER), then the active ones."""
     transport = httpx.ASGITransport(app=app)
-    made: list[tuple[SessionRecord, DesiredSession]] = []
+    starts = [NOW + timedelta(hours=1, minutes=index) for index in range(history)]
+    starts += [LATER + timedelta(days=1, minutes=index) for index in range(active)]
     async with connect(TARGETS, transport=transport, tuning=TUNING) as clients:
-        starts = [START + timedelta(hours=1, minutes=index) for index in range(history)]
-        starts += [LATER + timedelta(days=1, minutes=index) for index in range(active)]
-        for chunk in range(0, len(starts), 50):
-            batch = list(enumerate(starts))[chunk : chunk + 50]
-            lives = await asyncio.gather(
-                *(clients.coviu.create_session(_draft(index, at)) for index, at in batch)
-            )
-            made += [
-                _record(f"s-{index}", live) for (index, _), live in zip(batch, lives, strict=True)
-            ]
+        lives = await create(clients, [draft(index, at) for index, at in enumerate(starts)])
+    made = [_record(f"s-{index}", live) for index, live in enumerate(lives)]
     async with httpx.AsyncClient(transport=transport, base_url="http://emulator.bench") as http:
         await http.post("/_emulator/clock", json={"now": LATER.isoformat()})
     histories = [record for record, _ in made[:history]]
@@ -128,41 +94,30 @@ async def _seed(
 
 def _plan_case(
     records: Sequence[SessionRecord], desired: Sequence[DesiredSession]
-) -> Callable[[httpx.AsyncBaseTransport], Awaitable[int]]:
+) -> Callable[[httpx.AsyncBaseTransport], Awaitable[None]]:
     wanted = Desired(sessions=tuple(desired), declared=frozenset(s.key for s in desired))
 
-    async def run(transport: httpx.AsyncBaseTransport) -> int:
+    async def run(transport: httpx.AsyncBaseTransport) -> None:
         timer = ManualTimer().timer()
         async with connect(TARGETS, transport=transport, tuning=TUNING, timer=timer) as clients:
             observation = await observe(clients, records, (), now=LATER, hash_id=hash_id)
         plan = make_plan(wanted, records, observation, now=LATER)
         if plan.actions or plan.blocked or plan.unreconcilable:
             raise SystemExit("the benchmark's desired state should match live exactly")
-        return observation.requests
 
     return run
 
 
-async def _naive(transport: httpx.AsyncBaseTransport) -> int:
+async def _naive(transport: httpx.AsyncBaseTransport) -> None:
     timer = ManualTimer().timer()
     async with connect(TARGETS, transport=transport, tuning=TUNING, timer=timer) as clients:
         await clients.coviu.list_sessions(
             SessionFilter(include_canceled=True, deleted_participants=True)
         )
-        return clients.coviu.requests
-
-
-class Counting(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner, self.count = inner, 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.count += 1
-        return await self.inner.handle_async_request(request)
 
 
 async def main(active: int, history: int, runs: int) -> dict[str, Any]:
-    app = make_app(db=":memory:", initial_clock=START, clients=[CLIENT])
+    app = make_app(db=":memory:", initial_clock=NOW, clients=[CLIENT])
     actives, desired, histories = await _seed(app, active, history)
     cases = {
         "naive_full_listing": _naive,
