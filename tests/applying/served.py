@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -174,6 +175,21 @@ def reconciler(world: World, command: str, *options: str) -> list[str]:
         world.state,
         str(world.folder),
     ]
+
+
+def run(
+    world: World, command: str, *options: str, timeout: float = DEADLINE_SECONDS
+) -> subprocess.CompletedProcess[str]:
+    """Run `reconciler COMMAND` on the world to its end, its output captured."""
+    return subprocess.run(
+        reconciler(world, command, *options),
+        env=world.env,
+        cwd=world.folder.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 async def live_sessions(world: World) -> list[LiveSession]:

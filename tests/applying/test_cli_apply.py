@@ -152,13 +152,9 @@ def live_sessions(*, urls: Urls | None = None) -> list[LiveSession]:
     """Every session of the team, cancelled ones too, each with removed participants."""
 
     async def read(clients: Clients) -> list[LiveSession]:
-        listed = await clients.coviu.list_sessions(SessionFilter(include_canceled=True))
-        full = []
-        for found in listed:
-            if found.canceled_at is None:
-                found = await clients.coviu.get_session(found.session_id, deleted_participants=True)
-            full.append(found)
-        return full
+        return await clients.coviu.list_sessions(
+            SessionFilter(include_canceled=True, deleted_participants=True)
+        )
 
     if urls is None and not EMULATOR_DB.exists():
         return []  # never created: nothing can be live (and looking would create it)

@@ -28,6 +28,7 @@ import pytest
 
 from reconciler import engine
 from reconciler.inventory import Entry, Inventory, PostgresLocation
+from tests.applying import served
 from tests.applying.served import (
     DEADLINE_SECONDS,
     World,
@@ -260,15 +261,7 @@ def test_a_killed_apply_loses_the_lock_with_its_connection_and_the_next_run_take
     assert gate.waiting == PARALLELISM
     assert count(sqlite_rows(world.emulator_db, "SELECT count(*) FROM sessions")) == 0
 
-    after = subprocess.run(
-        reconciler(world, "apply", "--auto-approve"),
-        env=world.env,
-        cwd=world.folder.parent,
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE_SECONDS,
-        check=False,
-    )
+    after = served.run(world, "apply", "--auto-approve")
     assert after.returncode == 0, after.stdout + after.stderr
     assert "Traceback" not in after.stdout + after.stderr
     took_over = f"note: took over the lock of {holder(killed)} since "

@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.inventory import Inventory, PostgresLocation
+from tests.applying import served
 from tests.applying.served import (
     DEADLINE_SECONDS,
     Query,
@@ -205,28 +206,12 @@ def test_apply_killed_at_20_random_moments_converges_with_no_duplicate(
         assert "Traceback" not in kill.output
         left_behind(world, probe, kill.pid)  # its pid, now reaped
 
-    final = subprocess.run(
-        apply_command(world),
-        env=world.env,
-        cwd=world.folder.parent,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    final = served.run(world, "apply", "--auto-approve", timeout=180)
     assert final.returncode == 0, final.stdout + final.stderr
     assert "Traceback" not in final.stdout + final.stderr
     assert f"took over the lock of reconciler apply (pid {kills[-1].pid} " in final.stderr
 
-    shown = subprocess.run(
-        reconciler(world, "plan"),
-        env=world.env,
-        cwd=world.folder.parent,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    shown = served.run(world, "plan", timeout=120)
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert "+ create" not in shown.stdout
     assert "No changes" in shown.stdout, shown.stdout

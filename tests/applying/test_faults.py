@@ -38,6 +38,7 @@ from reconciler.emulator.server import serve_in_background
 from reconciler.errors import ReconcilerError
 from reconciler.inventory import Inventory
 from reconciler.planning import Kind
+from tests.applying.served import duplicates
 from tests.conftest import CLINIC_A, T0
 
 pytestmark = pytest.mark.network
@@ -213,10 +214,6 @@ def fault_settings(round_number: int, rng: random.Random) -> dict[str, Any]:
         "drop_after_commit_rate": 0.06,
         "seed": rng.randrange(1_000_000),
     }
-
-
-def duplicates(values: Sequence[object]) -> list[object]:
-    return [value for value, times in Counter(values).items() if times > 1]
 
 
 def test_apply_under_faults_converges_with_no_duplicate_and_nothing_lost(world: World) -> None:
