@@ -12,7 +12,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Literal
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -22,6 +21,7 @@ from reconciler.clients import LiveSession, ParticipantDraft, SessionDraft, Urls
 from reconciler.clients.targets import AUVIOUS_ENV, COVIU_ENV
 from reconciler.inventory import Inventory
 from reconciler.planning import DesiredParticipant, DesiredSession, ParticipantRecord, SessionRecord
+from tests.capabilities import assert_no_capability
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "clinic"
 SYDNEY = timezone(timedelta(hours=11))
@@ -445,16 +445,7 @@ def test_no_participant_id_entry_url_or_token_in_any_output(tree: Path) -> None:
     assert "~ update Session/consult/participants/dr-marsh" in text
     assert "- cancel Session/consult/participants/old-carer" in text
     seen = "\n".join([*(run.out + run.err for run in runs), Path("plan.json").read_text()])
-    secrets = [
-        value.get_secret_value()
-        for found in live.participants
-        for value in (found.participant_id, found.entry_url)
-        if value is not None
-    ]
-    assert len(secrets) == 6
-    for secret in secrets:
-        assert secret not in seen
-        assert httpx.URL(secret).path not in seen
+    assert_no_capability(live, seen, count=6)
     assert JWT_HEADER not in seen
     assert "demo-secret" not in seen
     # The participants are named by key and by the keyed hash of their id instead.

@@ -16,9 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-import httpx
 import pytest
-from pydantic import SecretStr
 
 from reconciler.clients import (
     Clients,
@@ -41,6 +39,7 @@ from reconciler.planning import (
     make_plan,
 )
 from reconciler.refresh import observe
+from tests.capabilities import assert_no_capability
 from tests.conftest import T0, TARGETS, CountingTransport
 from tests.emulator.api import Auvious, EmulatorControls
 
@@ -304,17 +303,7 @@ async def test_participant_ids_never_reach_the_observation(clients: Clients) -> 
 
     seen = await observe(clients, [record_of(session)], [], now=T0, hash_id=hash_id)
 
-    shown = repr(seen)
-    secrets = [
-        secret.get_secret_value()
-        for found in session.participants
-        for secret in (found.participant_id, found.entry_url)
-        if isinstance(secret, SecretStr)
-    ]
-    assert len(secrets) == 4
-    for secret in secrets:
-        assert secret not in shown
-        assert httpx.URL(secret).path not in shown
+    assert_no_capability(session, repr(seen), count=4)
     live = seen.sessions[session.session_id]
     expected = {hash_id(found.participant_id.get_secret_value()) for found in session.participants}
     assert {found.id_hash for found in live.participants} == expected
