@@ -20,8 +20,7 @@ from reconciler.clients import Clients, Credentials, ManualTimer, Tuning, connec
 from tests.clients.wire import Wire, wired_clients
 from tests.conftest import CLINIC_B
 
-# tests/planning/test_differential.py imports TARGETS from here.
-from tests.conftest import TARGETS as TARGETS
+from tests.conftest import TARGETS
 
 
 @pytest.fixture
