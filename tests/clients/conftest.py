@@ -18,9 +18,7 @@ from starlette.applications import Starlette
 
 from reconciler.clients import Clients, Credentials, ManualTimer, Tuning, connect
 from tests.clients.wire import Wire, wired_clients
-from tests.conftest import CLINIC_B
-
-from tests.conftest import TARGETS
+from tests.conftest import CLINIC_B, TARGETS
 
 
 @pytest.fixture

@@ -56,8 +56,7 @@ from reconciler.planning import (
     plan_document,
 )
 from reconciler.refresh import observe
-from tests.conftest import TARGETS
-from tests.conftest import CLINIC_A, T0
+from tests.conftest import CLINIC_A, T0, TARGETS
 from tests.emulator.api import Auvious, EmulatorControls
 from tests.planning.executor import Executor, Ledger
 from tests.planning.scenarios import (
