@@ -122,6 +122,18 @@ def _selector_option(help: str) -> Callable[[Callable[..., None]], Callable[...,
     return click.option("--selector", "-l", multiple=True, metavar="KEY=VALUE", help=help)
 
 
+def _only_option(help: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option("--only", multiple=True, metavar="KIND/NAME", help=help)
+
+
+_MAX_CANCELS_OPTION = click.option(
+    "--max-cancels",
+    type=click.IntRange(0),
+    metavar="N",
+    help="The cancel budget: how many sessions and participants one apply may cancel"
+    " [default: max_cancels in reconciler.yaml, else 10].",
+)
+
 _STATE_OPTION = click.option(
     "--state",
     metavar="FILE|URL",
@@ -223,7 +235,13 @@ class _PlanUsageError(click.UsageError):
 )
 @_selector_option(
     "Plan only manifests whose labels match (repeat, or comma-separate: all must match)."
+    " Matching nothing is an error."
 )
+@_only_option(
+    "Plan only this target, e.g. Session/NAME or SnapshotApproval/NAME (repeatable)."
+    " A target that matches nothing is an error."
+)
+@_MAX_CANCELS_OPTION
 @click.option(
     "--at",
     "at_text",
@@ -239,6 +257,8 @@ def plan_command(
     out: Path | None,
     detailed_exitcode: bool,
     selector: tuple[str, ...],
+    only: tuple[str, ...],
+    max_cancels: int | None,
     at_text: str | None,
     state: str | None,
     coviu_url: str | None,
@@ -256,9 +276,10 @@ def plan_command(
         list(paths),
         flags=Urls(coviu=coviu_url, auvious=auvious_url),
         state=state,
-        selector=selector,
+        selection=engine.Selection(selector, only),
         at=_time_option("--at", at_text),
         environ=os.environ,
+        max_cancels=max_cancels,
     )
     _tell_recovery(planned.recovered, planned.busy)
     where = planned.targets.describe()
@@ -272,10 +293,12 @@ def plan_command(
     if output_format == "json":
         click.echo(document, nl=False)
     elif output_format == "markdown":
-        click.echo(show.as_markdown(planned.plan, where=said), nl=False)
+        budget = planned.max_cancels
+        click.echo(show.as_markdown(planned.plan, where=said, budget=budget), nl=False)
     else:
         colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        click.echo(show.as_text(planned.plan, where=said, colour=colour), nl=False)
+        text = show.as_text(planned.plan, where=said, colour=colour, budget=planned.max_cancels)
+        click.echo(text, nl=False)
     sys.exit(planned.plan.exit_code() if detailed_exitcode else 0)
 
 
@@ -312,6 +335,14 @@ def _tell_recovery(recovered: Sequence[Recovered], busy: LockInfo | None) -> Non
 )
 @_selector_option(
     "Apply only manifests whose labels match (not with a saved plan: it has its own)."
+    " Matching nothing is an error."
+)
+@_only_option("Apply only this target, e.g. Session/NAME (repeatable; not with a saved plan).")
+@_MAX_CANCELS_OPTION
+@click.option(
+    "--allow-mass-cancel",
+    is_flag=True,
+    help="Apply even if the plan cancels more than the cancel budget.",
 )
 @_STATE_OPTION
 @_url_options
@@ -322,6 +353,9 @@ def apply_command(
     parallelism: int,
     output_format: str,
     selector: tuple[str, ...],
+    only: tuple[str, ...],
+    max_cancels: int | None,
+    allow_mass_cancel: bool,
     state: str | None,
     coviu_url: str | None,
     auvious_url: str | None,
@@ -331,7 +365,8 @@ def apply_command(
     With PATHs: plan, show the plan, ask for confirmation (--auto-approve skips it), then
     apply. With PLANFILE (a .json file from `plan --out`): apply exactly that plan, or
     refuse it if it expired or the manifests, inventory or targets changed since.
-    Exits 1 if any action failed.
+    Exits 1 if any action failed, and refuses (exit 1, nothing applied) a plan that cancels
+    more sessions and participants than the cancel budget, unless --allow-mass-cancel.
     """
     from reconciler import engine
     from reconciler.clients import Urls
@@ -339,7 +374,7 @@ def apply_command(
     from reconciler.render import plan as show
 
     saved = [path for path in paths if path.suffix == ".json"]
-    if saved and (len(paths) > 1 or selector):
+    if saved and (len(paths) > 1 or selector or only):
         _fail("a saved plan is applied alone: give only PLANFILE (it names its own PATHs)")
     interactive = sys.stdin.isatty()
     if not saved and not auto_approve and output_format == "json":
@@ -361,6 +396,7 @@ def apply_command(
     def shown(plan: Plan) -> None:
         if text:
             click.echo(show.as_text(plan, where="about to apply", colour=colour), nl=False)
+            # The budget is not shown here: over it, apply stops with an error instead.
 
     def confirmed(plan: Plan) -> bool:
         if auto_approve:
@@ -391,6 +427,7 @@ def apply_command(
         show=shown, confirm=confirmed, starting=starting, result=ended, recovered=recovered
     )
     flags = Urls(coviu=coviu_url, auvious=auvious_url)
+    budget = engine.Budget(max_cancels=max_cancels, allow_mass_cancel=allow_mass_cancel)
     with progress:
         if saved:
             applied = engine.apply_saved(
@@ -400,16 +437,18 @@ def apply_command(
                 environ=os.environ,
                 parallelism=parallelism,
                 hooks=hooks,
+                budget=budget,
             )
         else:
             applied = engine.apply(
                 list(paths),
                 flags=flags,
                 state=state,
-                selector=selector,
+                selection=engine.Selection(selector, only),
                 environ=os.environ,
                 parallelism=parallelism,
                 hooks=hooks,
+                budget=budget,
             )
     if applied.took_over is not None:
         from reconciler.inventory import PostgresLocation

@@ -55,9 +55,12 @@ from reconciler.manifests import ProjectConfig, find_config_path, load, load_con
 from reconciler.planning import (
     Desired,
     Plan,
+    SelectorError,
     desired_state,
     make_plan,
+    parse_only,
     parse_selector,
+    unmatched_selection,
 )
 from reconciler.planning.saved import read_plan
 from reconciler.refresh import observe
@@ -69,10 +72,17 @@ DEFAULT_STATE = Path(".reconciler/state.db")
 """The inventory when nothing names one: under the project's root (the folder holding
 reconciler.yaml), else under the folder the command runs from."""
 STATE_VARIABLE = "RECONCILER_STATE"
+DEFAULT_MAX_CANCELS = 10
+"""The cancel budget when neither --max-cancels nor reconciler.yaml sets one."""
 
 
 class StateLocationError(InputError):
     """`--state`, RECONCILER_STATE or reconciler.yaml names an inventory that cannot be used."""
+
+
+class CancelBudgetError(InputError):
+    """A plan cancels more than the cancel budget allows, and --allow-mass-cancel was not
+    given: nothing is applied."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +205,8 @@ class Planned:
     """Writes of an interrupted apply that were resolved before planning."""
     busy: LockInfo | None = None
     """An apply holds the inventory: writes it has in flight are not in this plan."""
+    max_cancels: int = DEFAULT_MAX_CANCELS
+    """The cancel budget an apply of this plan would be held to."""
 
 
 @dataclass(frozen=True)
@@ -205,6 +217,17 @@ class _Run:
     targets: Targets
     state: Location
     paths: tuple[str, ...]
+    max_cancels: int = DEFAULT_MAX_CANCELS
+    """The cancel budget: --max-cancels > reconciler.yaml `max_cancels` > 10."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What one run plans: manifests matching all of `selector`'s labels and, if `only`
+    names any, only those `Kind/name` targets (both as the user wrote them)."""
+
+    selector: Sequence[str] | Mapping[str, str] = ()
+    only: Sequence[str] = ()
 
 
 def _prepare(
@@ -212,16 +235,23 @@ def _prepare(
     *,
     flags: Urls,
     state: str | None,
-    selector: Sequence[str] | Mapping[str, str],
+    selection: Selection,
     environ: Mapping[str, str],
+    max_cancels: int | None = None,
 ) -> _Run:
+    selector = selection.selector
     chosen = dict(selector) if isinstance(selector, Mapping) else parse_selector(selector)
+    only = parse_only(selection.only)
     loaded = load(paths)
-    desired = desired_state(loaded, paths=[str(path) for path in paths], selector=chosen)
+    desired = desired_state(loaded, paths=[str(path) for path in paths], selector=chosen, only=only)
     project = Project.found(loaded.config, loaded.config_path)
     targets = targets_for(paths, flags=flags, environ=environ, project=project)
     location = state_path(paths, flag=state, environ=environ, project=project)
-    return _Run(desired, targets, location, tuple(str(path) for path in paths))
+    budget = next(
+        (value for value in (max_cancels, loaded.config.max_cancels) if value is not None),
+        DEFAULT_MAX_CANCELS,
+    )
+    return _Run(desired, targets, location, tuple(str(path) for path in paths), budget)
 
 
 def plan(
@@ -229,13 +259,21 @@ def plan(
     *,
     flags: Urls,
     state: str | None,
-    selector: Sequence[str] = (),
+    selection: Selection = Selection(),
     at: datetime | None = None,
     environ: Mapping[str, str],
+    max_cancels: int | None = None,
 ) -> Planned:
     """Load, refresh and plan: what `reconciler plan` shows. Writes nothing, except to
     finish the records of an apply that was killed (see `applying.recovery`)."""
-    run = _prepare(paths, flags=flags, state=state, selector=selector, environ=environ)
+    run = _prepare(
+        paths,
+        flags=flags,
+        state=state,
+        selection=selection,
+        environ=environ,
+        max_cancels=max_cancels,
+    )
     with Inventory.open(run.state) as inventory:
         return asyncio.run(_plan(run, inventory, at))
 
@@ -244,12 +282,16 @@ async def _plan(run: _Run, inventory: Inventory, at: datetime | None) -> Planned
     async with connect(run.targets) as clients:
         recovered, busy = await _recover_if_free(clients, inventory)
         made = await _make(clients, run, inventory, at)
-    return Planned(made, run.targets, run.state, recovered, busy)
+    return Planned(made, run.targets, run.state, recovered, busy, run.max_cancels)
 
 
 async def _make(clients: Clients, run: _Run, inventory: Inventory, at: datetime | None) -> Plan:
-    """Refresh and plan, from the inventory as it is now."""
+    """Refresh and plan, from the inventory as it is now. A --selector or --only that
+    matches nothing is refused before any API call: it is a typo, not an empty plan."""
     serial, records = inventory.snapshot()
+    unmatched = unmatched_selection(run.desired, records)
+    if unmatched:
+        raise SelectorError("; ".join(unmatched))
     # The one reading of time: the server's clock (local only if it sends none).
     now = at or await clients.coviu.server_time() or datetime.now(UTC)
     observation = await observe(
@@ -284,6 +326,16 @@ async def _recover_if_free(
         return (), held.lock
 
 
+def over_budget(cancels: int, budget: int) -> str:
+    """Why an apply refuses a plan that cancels `cancels`, over `budget`."""
+    return (
+        f"refusing to apply: the plan cancels {cancels} sessions and participants, more"
+        f" than the cancel budget of {budget} (--max-cancels, or max_cancels in"
+        " reconciler.yaml); nothing was applied. Check that no manifest folder went"
+        " missing, then pass --allow-mass-cancel if these cancels are meant"
+    )
+
+
 @dataclass(frozen=True)
 class Applied:
     """What an apply did, and where."""
@@ -310,21 +362,38 @@ class Hooks:
     recovered: Callable[[Recovered], None] = lambda recovered: None
 
 
+@dataclass(frozen=True)
+class Budget:
+    """How many cancels an apply may make: `max_cancels` (None: reconciler.yaml's, else
+    10), or any number with `allow_mass_cancel`."""
+
+    max_cancels: int | None = None
+    allow_mass_cancel: bool = False
+
+
 def apply(
     paths: Sequence[Path],
     *,
     flags: Urls,
     state: str | None,
-    selector: Sequence[str] = (),
+    selection: Selection = Selection(),
     environ: Mapping[str, str],
     parallelism: int = 4,
     hooks: Hooks | None = None,
     tuning: Tuning | None = None,
+    budget: Budget = Budget(),
 ) -> Applied:
     """Plan the manifests under `paths` and apply the plan, holding the inventory's lock.
     (`tuning`: how hard the clients retry; tests make the waits short.)"""
-    run = _prepare(paths, flags=flags, state=state, selector=selector, environ=environ)
-    return _applying(run, None, parallelism, hooks or Hooks(), tuning)
+    run = _prepare(
+        paths,
+        flags=flags,
+        state=state,
+        selection=selection,
+        environ=environ,
+        max_cancels=budget.max_cancels,
+    )
+    return _applying(run, None, parallelism, hooks or Hooks(), tuning, budget.allow_mass_cancel)
 
 
 def apply_saved(
@@ -336,6 +405,7 @@ def apply_saved(
     parallelism: int = 4,
     hooks: Hooks | None = None,
     tuning: Tuning | None = None,
+    budget: Budget = Budget(),
 ) -> Applied:
     """Apply the plan saved in `plan_file` exactly, or refuse it whole."""
     try:
@@ -347,12 +417,21 @@ def apply_saved(
     except InputError as error:
         raise InputError(f"{plan_file}: {error}") from None
     paths = [Path(path) for path in saved.paths]
-    run = _prepare(paths, flags=flags, state=state, selector=saved.selector, environ=environ)
+    run = _prepare(
+        paths,
+        flags=flags,
+        state=state,
+        selection=Selection(saved.selector, saved.only),
+        environ=environ,
+        max_cancels=budget.max_cancels,
+    )
     try:
         refuse_foreign(
             saved, digest=run.desired.digest, targets=run.targets.describe(), made_for=made_for
         )
-        return _applying(run, saved, parallelism, hooks or Hooks(), tuning)
+        return _applying(
+            run, saved, parallelism, hooks or Hooks(), tuning, budget.allow_mass_cancel
+        )
     except PlanRefusedError as error:
         raise PlanRefusedError(f"{plan_file}: refused: {error}") from None
 
@@ -363,12 +442,15 @@ def _applying(
     parallelism: int,
     hooks: Hooks,
     tuning: Tuning | None,
+    allow_mass_cancel: bool,
 ) -> Applied:
     with Inventory.open(run.state, create=True) as inventory, _holding(inventory) as lock:
         # Two event loops, the question between them: Ctrl-C at the prompt must stop
         # the run at once, and an event loop would only cancel its task.
         recovered, chosen, fresh = asyncio.run(_planning(run, inventory, saved, hooks, tuning))
         hooks.show(chosen)
+        if chosen.cancels > run.max_cancels and not allow_mass_cancel:
+            raise CancelBudgetError(over_budget(chosen.cancels, run.max_cancels))
         if saved is None and chosen.actions and hooks.confirm and not hooks.confirm(chosen):
             report = Report(chosen, recovered=recovered, declined=True)
         else:

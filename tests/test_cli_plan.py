@@ -287,13 +287,14 @@ def test_detailed_exitcode_is_0_when_live_matches_the_manifests(tree: Path) -> N
     assert "No changes: live matches the manifests." in run.out
 
 
-def test_detailed_exitcode_is_0_when_the_selector_matches_nothing(tree: Path) -> None:
+def test_a_selector_that_matches_nothing_is_an_error_not_an_empty_plan(tree: Path) -> None:
     write(session("first"))
 
     run = plan("--detailed-exitcode", "--selector", "clinic=nowhere")
 
-    assert run.code == 0, run.err
-    assert creates(run.out) == []
+    assert run.code == 1, run.out
+    assert "error: --selector clinic=nowhere: matches no manifest" in run.err
+    assert run.out == ""
 
 
 def test_detailed_exitcode_is_2_for_changes_to_apply(tree: Path) -> None:

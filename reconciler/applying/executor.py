@@ -360,7 +360,9 @@ def settle_applied(
 ) -> int:
     """Record the manifest as applied for every session that now matches it: nothing of
     it blocked or unreconcilable in a plan made at the start of this run (`fresh`), and
-    every action it had there applied. How many records changed."""
+    every action it had there applied. Its protection (`reconciler/prevent-cancel`) is
+    recorded for every recorded session whatever else happened: it concerns no API call,
+    and must hold from the first apply that sees it. How many records changed."""
     applied = {
         (result.item.kind, result.item.target)
         for result in results
@@ -377,9 +379,13 @@ def settle_applied(
     with inventory.writing(now=now) as batch:
         for session in desired.sessions:
             record = records.get(session.key)
-            if record is None or session.key in unsettled or record.canceled:
+            if record is None or record.canceled:
                 continue
-            changed += batch.put(replace(record, applied=session))
+            if session.key not in unsettled:
+                changed += batch.put(replace(record, applied=session))
+            elif record.applied is not None:
+                protection = replace(record.applied, prevent_cancel=session.prevent_cancel)
+                changed += batch.put(replace(record, applied=protection))
     return changed
 
 

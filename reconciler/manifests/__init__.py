@@ -6,6 +6,7 @@ returns a `ManifestSet` or raises `ManifestError` carrying every problem found.
 
 from reconciler.manifests.config import ProjectConfig
 from reconciler.manifests.documents import Limits
+from reconciler.manifests.fields import PREVENT_CANCEL
 from reconciler.manifests.loader import (
     LoadedManifest,
     ManifestSet,
@@ -28,6 +29,7 @@ from reconciler.manifests.problems import ManifestError, Problem
 
 __all__ = [
     "API_VERSION",
+    "PREVENT_CANCEL",
     "Limits",
     "LoadedManifest",
     "Manifest",

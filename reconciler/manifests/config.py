@@ -53,6 +53,13 @@ class ProjectConfig(BaseModel):
         " password comes from PGPASSWORD or ~/.pgpass, never from a file kept in git).",
     )
     emulator: EmulatorSettings = EmulatorSettings()
+    max_cancels: int | None = Field(
+        default=None,
+        ge=0,
+        description="The cancel budget: apply refuses a plan that cancels more sessions and"
+        " participants than this, unless given --allow-mass-cancel (default 10;"
+        " --max-cancels overrides).",
+    )
 
     @field_validator("state")
     @classmethod

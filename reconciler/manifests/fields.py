@@ -7,6 +7,7 @@ editor refuses exactly what the loader refuses.
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -156,6 +157,54 @@ Labels = Annotated[
                 "maxLength": 63,
             },
             "description": "Free key/value pairs, used by --selector.",
+        }
+    ),
+]
+PREVENT_CANCEL: Final = "reconciler/prevent-cancel"
+"""The annotation that keeps a session from being cancelled, even after its manifest
+is deleted: the inventory records it when the session is applied."""
+RESERVED_ANNOTATIONS: Final[dict[str, tuple[str, ...]]] = {PREVENT_CANCEL: ("true", "false")}
+"""The `reconciler/` annotations this version reads, and the values each accepts: any
+other key under `reconciler/` is a mistake (a typo would silently protect nothing)."""
+MAX_ANNOTATION_CHARS: Final = 4096
+
+
+def _check_annotation_key(key: str) -> str:
+    if key.startswith("reconciler/") and key not in RESERVED_ANNOTATIONS:
+        close = difflib.get_close_matches(key, RESERVED_ANNOTATIONS, n=1)
+        hint = (
+            f"did you mean {close[0]!r}?" if close else f"known: {', '.join(RESERVED_ANNOTATIONS)}"
+        )
+        raise PydanticCustomError(
+            "unknown_annotation",
+            f"unknown annotation {key!r} (the reconciler/ prefix is reserved); {hint}",
+        )
+    return key
+
+
+Annotations = Annotated[
+    dict[
+        Annotated[
+            str,
+            Field(pattern=LABEL_KEY_PATTERN, max_length=317),
+            AfterValidator(_check_annotation_key),
+        ],
+        Annotated[str, Field(max_length=MAX_ANNOTATION_CHARS)],
+    ],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "propertyNames": {"pattern": LABEL_KEY_PATTERN, "maxLength": 317},
+            "additionalProperties": {"type": "string", "maxLength": MAX_ANNOTATION_CHARS},
+            "properties": {
+                PREVENT_CANCEL: {
+                    "enum": list(RESERVED_ANNOTATIONS[PREVENT_CANCEL]),
+                    "description": '"true": never cancel this session, even after its'
+                    " manifest is deleted (the inventory remembers).",
+                }
+            },
+            "description": "Free key/value notes; keys under reconciler/ are read by the"
+            " reconciler itself.",
         }
     ),
 ]

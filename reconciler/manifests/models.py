@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from reconciler.manifests.fields import (
+    RESERVED_ANNOTATIONS,
+    Annotations,
     Decision,
     Labels,
     Name,
@@ -42,6 +44,19 @@ class Metadata(_Model):
 
     name: Name = Field(description="Unique across all manifests: a-z, 0-9 and '-', at most 63.")
     labels: Labels = Field(default_factory=dict)
+    annotations: Annotations = Field(default_factory=dict)
+
+    @field_validator("annotations")
+    @classmethod
+    def _reserved_values(cls, annotations: dict[str, str]) -> dict[str, str]:
+        for key, value in annotations.items():
+            accepted = RESERVED_ANNOTATIONS.get(key)
+            if accepted is not None and value not in accepted:
+                choices = " or ".join(f'"{choice}"' for choice in accepted)
+                raise PydanticCustomError(
+                    "annotation_value", f"{key}: expected {choices}, not {value!r}"
+                )
+        return annotations
 
 
 class Participant(_Model):

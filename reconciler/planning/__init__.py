@@ -5,7 +5,13 @@ manifests into the planner's input, `make_plan()` makes the plan, `plan_document
 gives its versioned JSON form.
 """
 
-from reconciler.planning.desired import SelectorError, desired_state, parse_selector, scope_of
+from reconciler.planning.desired import (
+    SelectorError,
+    desired_state,
+    parse_only,
+    parse_selector,
+    scope_of,
+)
 from reconciler.planning.document import plan_document
 from reconciler.planning.fingerprint import of_participant, of_session, of_snapshot
 from reconciler.planning.plan import (
@@ -19,7 +25,7 @@ from reconciler.planning.plan import (
     Plan,
     Status,
 )
-from reconciler.planning.planner import make_plan, worth_reading
+from reconciler.planning.planner import make_plan, unmatched_selection, worth_reading
 from reconciler.planning.rules import Phase, phase_of
 from reconciler.planning.state import (
     Desired,
@@ -63,9 +69,11 @@ __all__ = [
     "of_session",
     "of_snapshot",
     "optional_text",
+    "parse_only",
     "parse_selector",
     "phase_of",
     "plan_document",
     "scope_of",
+    "unmatched_selection",
     "worth_reading",
 ]

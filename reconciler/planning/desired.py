@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 
 from reconciler.errors import InputError
-from reconciler.manifests import ManifestSet, Session, SnapshotApproval
+from reconciler.manifests import PREVENT_CANCEL, ManifestSet, Session, SnapshotApproval
 from reconciler.planning.fingerprint import digest
 from reconciler.planning.state import (
     Desired,
@@ -43,6 +43,26 @@ def parse_selector(texts: Sequence[str]) -> dict[str, str]:
     return selector
 
 
+KINDS = ("Session", "SnapshotApproval")
+
+
+def parse_only(texts: Sequence[str]) -> frozenset[str]:
+    """`--only Session/NAME` (repeatable, or comma-separated) as a set of `Kind/name`
+    targets; the kind in any case, written back as the manifests spell it."""
+    targets: set[str] = set()
+    for text in texts:
+        for target in filter(None, (part.strip() for part in text.split(","))):
+            kind, slash, name = target.partition("/")
+            spelled = {known.lower(): known for known in KINDS}.get(kind.strip().lower())
+            if not slash or spelled is None or not name.strip() or "/" in name:
+                raise SelectorError(
+                    f"--only {target!r}: expected Kind/name with Kind one of"
+                    f" {', '.join(KINDS)}, e.g. --only Session/cardiology-2026-12-07-0900"
+                )
+            targets.add(f"{spelled}/{name.strip()}")
+    return frozenset(targets)
+
+
 def scope_of(paths: Sequence[str], *, anchor: str = ".") -> tuple[str, ...]:
     """PATHs as the planner compares them with recorded sources: normalized, relative to
     the project's root `anchor`, wherever the command runs from."""
@@ -61,9 +81,14 @@ def anchor_of(loaded: ManifestSet) -> str:
 
 
 def desired_state(
-    loaded: ManifestSet, *, paths: Sequence[str] = (), selector: Mapping[str, str] | None = None
+    loaded: ManifestSet,
+    *,
+    paths: Sequence[str] = (),
+    selector: Mapping[str, str] | None = None,
+    only: frozenset[str] = frozenset(),
 ) -> Desired:
-    """What the manifests ask for, restricted to those whose labels match `selector`."""
+    """What the manifests ask for, restricted to those whose labels match `selector`
+    and, given `only`, to the `Kind/name` targets it names."""
     selector = dict(selector or {})
     anchor = anchor_of(loaded)
     sessions: list[DesiredSession] = []
@@ -71,6 +96,8 @@ def desired_state(
     for item in loaded.manifests:
         labels = item.manifest.metadata.labels
         if any(labels.get(key) != value for key, value in selector.items()):
+            continue
+        if only and f"{item.manifest.kind}/{item.manifest.metadata.name}" not in only:
             continue
         if isinstance(item.manifest, Session):
             sessions.append(_session(item.manifest, normal_path(item.source.path, anchor=anchor)))
@@ -89,6 +116,7 @@ def desired_state(
         ),
         scope=scope_of(paths, anchor=anchor),
         selector=selector,
+        only=only,
     )
 
 
@@ -112,6 +140,7 @@ def _session(manifest: Session, source: str) -> DesiredSession:
         ),
         labels=dict(sorted(manifest.metadata.labels.items())),
         source=source,
+        prevent_cancel=manifest.metadata.annotations.get(PREVENT_CANCEL) == "true",
     )
 
 

@@ -26,7 +26,11 @@ def plan_document(plan: Plan, *, targets: dict[str, str] | None = None) -> dict[
         "manifest_digest": plan.manifest_digest,
         "inventory_serial": plan.inventory_serial,
         "inventory_lineage": plan.inventory_lineage,
-        "scope": {"paths": list(plan.paths), "selector": dict(sorted(plan.selector.items()))},
+        "scope": {
+            "paths": list(plan.paths),
+            "selector": dict(sorted(plan.selector.items())),
+            "only": list(plan.only),
+        },
         "targets": dict(targets or {}),
         "summary": {
             **plan.counts,

@@ -180,6 +180,8 @@ class Plan:
     """The PATHs the plan was made from, as given: `apply PLANFILE` reads them again."""
     selector: Mapping[str, str] = field(default_factory=dict)
     """The --selector the plan was made with."""
+    only: tuple[str, ...] = ()
+    """The --only targets (`Kind/name`) the plan was made with, sorted."""
     inventory_lineage: str = ""
     """Which inventory the plan was made from (empty: none existed yet)."""
 
@@ -203,6 +205,12 @@ class Plan:
         return sum(1 for item in self.actions if item.kind.irreversible)
 
     @property
+    def cancels(self) -> int:
+        """How many sessions and participants the plan cancels: what the cancel budget
+        (`--max-cancels`) counts."""
+        return sum(1 for item in self.actions if item.kind in _CANCELS)
+
+    @property
     def has_changes(self) -> bool:
         return bool(self.actions)
 
@@ -220,6 +228,9 @@ class Plan:
         if self.has_problems:
             return 3
         return 2 if self.has_changes else 0
+
+
+_CANCELS: Final = frozenset({Kind.CANCEL_SESSION, Kind.CANCEL_PARTICIPANT})
 
 
 def _kind_order(kind: Kind) -> tuple[int, int]:

@@ -46,6 +46,7 @@ def make_plan(
         considered=len(desired.sessions) + len(desired.approvals),
         zone=_usual_zone(desired),
         selector=dict(desired.selector),
+        only=tuple(sorted(desired.only)),
     )
 
 
@@ -131,10 +132,34 @@ def _usual_zone(desired: Desired) -> tzinfo | None:
     return None
 
 
+def unmatched_selection(desired: Desired, records: Sequence[SessionRecord]) -> tuple[str, ...]:
+    """What `--selector` and `--only` asked for that matches nothing: no manifest read,
+    and no recorded session this run owns. One message each; empty when all match."""
+    selected = {f"Session/{session.key}" for session in desired.sessions}
+    selected |= {f"SnapshotApproval/{approval.key}" for approval in desired.approvals}
+    selected |= {f"Session/{r.key}" for r in records if _owned_and_removed(desired, r)}
+    problems = [
+        f"--only {target}: no manifest under these PATHs, and no recorded session whose"
+        " manifest was removed from them, has that name"
+        + (" and matches --selector" if desired.selector else "")
+        for target in sorted(desired.only - selected)
+    ]
+    if desired.selector and not selected:
+        shown = ",".join(f"{key}={value}" for key, value in desired.selector.items())
+        problems.append(
+            f"--selector {shown}: matches no manifest under these PATHs, and no recorded"
+            " session whose manifest was removed from them"
+        )
+    return tuple(problems)
+
+
 def _owned_and_removed(desired: Desired, record: SessionRecord) -> bool:
     """Whether this run may cancel `record`: its manifest is gone from every file read,
-    it was applied from a file under one of the PATHs, and it matches the selector."""
+    it was applied from a file under one of the PATHs, and it matches the selector and
+    `--only`."""
     if record.key in desired.declared or record.applied is None:
+        return False
+    if desired.only and f"Session/{record.key}" not in desired.only:
         return False
     applied = record.applied
     if applied.source is None or not any(_under(applied.source, root) for root in desired.scope):

@@ -55,6 +55,7 @@ class _Item(_Model):
 class _Scope(_Model):
     paths: tuple[str, ...]
     selector: dict[str, str]
+    only: tuple[str, ...] = ()
 
 
 class _Document(_Model):
@@ -106,6 +107,7 @@ def read_plan(text: str | bytes) -> tuple[Plan, dict[str, str]]:
             inventory_serial=document.inventory_serial,
             paths=document.scope.paths,
             selector=document.scope.selector,
+            only=document.scope.only,
             inventory_lineage=document.inventory_lineage,
         )
     except ValueError as error:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 
+from reconciler.manifests import PREVENT_CANCEL
 from reconciler.planning import fingerprint, rules
 from reconciler.planning.diff import field_changes
 from reconciler.planning.plan import Change, Item, Kind, Status
@@ -28,6 +29,10 @@ _UNCANCEL_HINT = (
     "a cancelled session never comes back: give the manifest a new metadata.name to"
     " schedule a new session, or delete the manifest"
 )
+
+
+_NOT_SENT = ("source", "prevent_cancel")
+"""What a create's payload leaves out: the inventory's business, not the API's."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ def create(desired: DesiredSession, now: datetime) -> Item:
     item = _item(context, Kind.CREATE_SESSION, verdict, changes)
     # Not the source file: file layout is not desired state, and moving a document
     # between files must not change the plan. The applier records it from the manifests.
-    payload = {name: value for name, value in desired.to_json().items() if name != "source"}
+    payload = {name: value for name, value in desired.to_json().items() if name not in _NOT_SENT}
     return replace(item, payload=payload) if verdict.allowed else item
 
 
@@ -113,6 +118,16 @@ def removed(record: SessionRecord, live: LiveSession, now: datetime) -> Item | N
     if live.canceled or rules.phase_of(live, now) is rules.Phase.FINISHED:
         return None
     verdict = rules.may_cancel(live, context.now)
+    if verdict.allowed and record.applied is not None and record.applied.prevent_cancel:
+        verdict = Verdict(
+            False,
+            reason=f'it is protected: its manifest was annotated {PREVENT_CANCEL}: "true"'
+            " when last applied",
+            hint=f'to cancel it, put the manifest back with {PREVENT_CANCEL}: "false", apply,'
+            " then delete it; to stop managing it and leave it live, run"
+            f" `reconciler state forget {record.key}`",
+            never=False,
+        )
     return _item(
         context,
         Kind.CANCEL_SESSION,

@@ -73,15 +73,20 @@ class DesiredSession:
     labels: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
     """The manifest file, as the user named it: which PATHs own this session."""
+    prevent_cancel: bool = False
+    """Annotated `reconciler/prevent-cancel: "true"`: never cancelled, even once its
+    manifest is gone (the record of what was applied keeps the flag)."""
 
     def fields(self) -> dict[str, Any]:
         """The session's own fields, by their API names."""
         return session_fields(self)
 
     def differs_from(self, other: DesiredSession) -> bool:
-        """Whether `other` asks for anything else than this spec: labels and the file a
-        manifest lives in are not desired state of the live session."""
-        return self != replace(other, labels=self.labels, source=self.source)
+        """Whether `other` asks for anything else than this spec: labels, annotations and
+        the file a manifest lives in are not desired state of the live session."""
+        return self != replace(
+            other, labels=self.labels, source=self.source, prevent_cancel=self.prevent_cancel
+        )
 
     def to_json(self) -> dict[str, Any]:
         """A JSON value that `from_json` reads back into an equal session."""
@@ -97,6 +102,8 @@ class DesiredSession:
             ],
             "labels": dict(sorted(self.labels.items())),
             "source": self.source,
+            # Only when set: records and digests made before the annotation read alike.
+            **({"prevent_cancel": True} if self.prevent_cancel else {}),
         }
 
     @classmethod
@@ -120,6 +127,7 @@ class DesiredSession:
             ),
             labels=dict(value.get("labels", {})),
             source=value.get("source"),
+            prevent_cancel=bool(value.get("prevent_cancel", False)),
         )
 
 
@@ -153,6 +161,8 @@ class Desired:
     lies under one of them."""
     selector: Mapping[str, str] = field(default_factory=dict)
     """Only objects whose labels carry all of these were planned."""
+    only: frozenset[str] = frozenset()
+    """`--only`: if any, only these `Kind/name` targets were planned."""
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,18 @@ def as_json(plan: Plan, *, targets: dict[str, str]) -> str:
     return json.dumps(plan_document(plan, targets=targets), indent=2, ensure_ascii=False) + "\n"
 
 
-def as_text(plan: Plan, *, where: str, colour: bool = False) -> str:
+def budget_warning(plan: Plan, budget: int | None) -> str:
+    """A warning when the plan cancels more than the cancel budget allows."""
+    if budget is None or plan.cancels <= budget:
+        return ""
+    return (
+        f"Warning: this plan cancels {plan.cancels} sessions and participants, more than the"
+        f" cancel budget of {budget}: `reconciler apply` refuses it unless given"
+        " --allow-mass-cancel."
+    )
+
+
+def as_text(plan: Plan, *, where: str, colour: bool = False, budget: int | None = None) -> str:
     """The terminal view: actions, blocked and unreconcilable items, then the summary."""
     paint = _painter(colour)
     lines = [f"Plan made at {_when(plan.created_at, _zone(plan))} {_clock(plan)}, {where}.", ""]
@@ -71,6 +82,9 @@ def as_text(plan: Plan, *, where: str, colour: bool = False) -> str:
             lines += _problem(item, paint)
         lines.append("")
     lines.append(paint("bold", summary(plan)))
+    warning = budget_warning(plan, budget)
+    if warning:
+        lines.append(paint("-", warning))
     ignored = ignored_line(plan)
     if ignored:
         lines.append(paint("dim", ignored))
@@ -116,7 +130,7 @@ def ignored_line(plan: Plan) -> str:
     return "Left alone: " + "; ".join(shown) + "." if shown else ""
 
 
-def as_markdown(plan: Plan, *, where: str, limit: int = 60_000) -> str:
+def as_markdown(plan: Plan, *, where: str, limit: int = 60_000, budget: int | None = None) -> str:
     """A pull-request comment: the summary first, what needs a reviewer's eye called out,
     the details collapsed; shortened, with a note, to stay under `limit` characters."""
     head = [
@@ -131,6 +145,9 @@ def as_markdown(plan: Plan, *, where: str, limit: int = 60_000) -> str:
         ("blocked", list(plan.blocked)),
         ("unreconcilable", list(plan.unreconcilable)),
     )
+    warning = budget_warning(plan, budget)
+    if warning:
+        head += [f"> **{warning}**", ""]
     for title, items in callouts:
         if items:
             named = ", ".join(f"`{_safe(item.target)}`" for item in items[:20])

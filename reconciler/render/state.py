@@ -223,6 +223,8 @@ def _applied(applied: DesiredSession) -> list[str]:
         lines.append(f"    labels        {labels}")
     if applied.source:
         lines.append(f"    source        {applied.source}")
+    if applied.prevent_cancel:
+        lines.append("    protected     yes (reconciler/prevent-cancel)")
     if not applied.participants:
         return [*lines, "    participants  none"]
     lines.append("    participants")

@@ -155,6 +155,7 @@ class World:
             environ=ENVIRON,
             parallelism=8,
             tuning=TUNING,
+            budget=engine.Budget(allow_mass_cancel=True),  # 50 cancels, meant
         )
 
     def plan(self) -> engine.Planned:

@@ -569,7 +569,13 @@ class ApplyConverges(RuleBasedStateMachine):
         before = (self.serial(), self.live())
         try:
             applied = engine.apply(
-                HERE, flags=Urls(), state=self.state, environ={}, hooks=None, tuning=TUNING
+                HERE,
+                flags=Urls(),
+                state=self.state,
+                environ={},
+                hooks=None,
+                tuning=TUNING,
+                budget=engine.Budget(allow_mass_cancel=True),  # removals come in any number
             )
         except PlanRefusedError as refused:
             self.refused_as_expired(str(refused), before)
