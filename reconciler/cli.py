@@ -431,6 +431,64 @@ def apply_command(
     sys.exit(1 if report.declined else report.exit_code())
 
 
+@main.command("drift", cls=_UsageErrorIsOne)
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@_format_option("text", "json", help="json: the versioned drift document.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 if anything changed out of band, 3 if any of it cannot be undone (a"
+    " session cancelled, a participant removed, a session gone; 3 wins), 0 if nothing did.",
+)
+@_selector_option(
+    "Check only sessions whose labels match (repeat, or comma-separate: all must match)."
+)
+@_STATE_OPTION
+@_url_options
+@_reporting_errors
+def drift_command(
+    paths: tuple[Path, ...],
+    output_format: str,
+    detailed_exitcode: bool,
+    selector: tuple[str, ...],
+    state: str | None,
+    coviu_url: str | None,
+    auvious_url: str | None,
+) -> None:
+    """Show what changed in the live API since reconciler last applied (default PATH: .).
+
+    Compares each recorded session of these manifests with the spec last applied: fields,
+    participants changed, removed or added by hand, sessions cancelled by hand or gone;
+    says what the next plan does about each; lists live sessions no record names.
+    Writes nothing.
+    """
+    from reconciler import engine
+    from reconciler.clients import Urls
+    from reconciler.render import drift as show
+
+    found = engine.drift(
+        list(paths),
+        flags=Urls(coviu=coviu_url, auvious=auvious_url),
+        state=state,
+        selector=selector,
+        environ=os.environ,
+    )
+    if found.pending:
+        click.echo(
+            f"note: an interrupted apply left {found.pending} write(s) unsettled in the"
+            " inventory's journal; drift does not resolve them: run `reconciler plan` or"
+            " `reconciler apply` first. Until then, what they did may show as drift.",
+            err=True,
+        )
+    where = found.targets.describe()
+    if output_format == "json":
+        click.echo(show.as_json(found.drift, targets=dict(where)), nl=False)
+    else:
+        said = f"against {where['coviu']}, inventory {found.state}"
+        click.echo(show.as_text(found.drift, where=said), nl=False)
+    sys.exit(found.drift.exit_code() if detailed_exitcode else 0)
+
+
 def _time_option(option: str, text: str | None) -> datetime | None:
     if text is None:
         return None

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from reconciler.applying import (
@@ -54,8 +54,10 @@ from reconciler.inventory import (
 from reconciler.manifests import ProjectConfig, find_config_path, load, load_config
 from reconciler.planning import (
     Desired,
+    Drift,
     Plan,
     desired_state,
+    find_drift,
     make_plan,
     parse_selector,
 )
@@ -577,3 +579,54 @@ def _abandoned(lock: LockInfo) -> bool:
 def _wall() -> datetime:
     """The local clock: only for when the journal and records were written."""
     return datetime.now(UTC)
+
+
+UNMANAGED_LOOKBACK = timedelta(days=1)
+"""How far back `drift` lists live sessions for unmanaged ones: those that started up to
+a day ago and still run are listed; a longer one that started earlier is not."""
+
+
+@dataclass(frozen=True)
+class Drifted:
+    """What `reconciler drift` found, and where."""
+
+    drift: Drift
+    targets: Targets
+    state: Location
+    pending: int = 0
+    """Journal entries an interrupted apply left unsettled: drift does not resolve them
+    (it writes nothing); the next plan or apply does."""
+
+
+def drift(
+    paths: Sequence[Path],
+    *,
+    flags: Urls,
+    state: str | None,
+    selector: Sequence[str] = (),
+    environ: Mapping[str, str],
+) -> Drifted:
+    """Load, refresh and compare live with what was last applied: what `reconciler
+    drift` shows. Never writes the inventory, and never resolves its journal."""
+    run = _prepare(paths, flags=flags, state=state, selector=selector, environ=environ)
+    with Inventory.open(run.state) as inventory:
+        pending = len(inventory.pending()) if inventory.exists else 0
+        found = asyncio.run(_drift(run, inventory))
+    return Drifted(found, run.targets, run.state, pending)
+
+
+async def _drift(run: _Run, inventory: Inventory) -> Drift:
+    _, records = inventory.snapshot()
+    async with connect(run.targets) as clients:
+        # The one reading of time: the server's clock (local only if it sends none).
+        now = await clients.coviu.server_time() or datetime.now(UTC)
+        observation = await observe(
+            clients,
+            records,
+            (),
+            now=now,
+            hash_id=inventory.hash_id,
+            desired=run.desired.sessions,
+            unmanaged_since=now - UNMANAGED_LOOKBACK,
+        )
+    return replace(find_drift(run.desired, records, observation, now=now), paths=run.paths)

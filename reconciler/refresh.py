@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 from reconciler.clients import (
@@ -49,44 +50,69 @@ async def observe(
     now: datetime,
     hash_id: HashId,
     desired: Sequence[DesiredSession] = (),
+    unmanaged_since: datetime | None = None,
 ) -> Observation:
-    """What the planner needs to know of the live APIs at `now` to plan `desired`."""
+    """What the planner needs to know of the live APIs at `now` to plan `desired`.
+
+    `unmanaged_since`: also keep the unmanaged sessions themselves (not only their count),
+    listing from no later than this instant, so that sessions running now are among them.
+    """
     before = clients.coviu.requests + clients.auvious.requests
-    active = [record for record in records if not record.is_history(now)]
-    recorded = {record.session_id for record in records}
     also = worth_reading(desired, records, now)
     with _first_error():
         async with asyncio.TaskGroup() as group:
-            sessions = group.create_task(_sessions(clients, active, recorded, also, now))
+            sessions = group.create_task(
+                read_sessions(clients, records, now=now, also=also, since=unmanaged_since)
+            )
             snapshots = group.create_task(_snapshots(clients, approvals))
-    listed, canceled, unmanaged = sessions.result()
+    reading = sessions.result()
+    kept = reading.unmanaged if unmanaged_since is not None else ()
     return Observation(
-        sessions={session_id: live(session, hash_id) for session_id, session in listed.items()},
-        canceled=frozenset(canceled),
-        unmanaged=unmanaged,
+        sessions={
+            session_id: live(session, hash_id) for session_id, session in reading.found.items()
+        },
+        canceled=frozenset(reading.canceled),
+        unmanaged=len(reading.unmanaged),
+        unmanaged_sessions=tuple(live(session, hash_id) for session in kept),
         snapshots=snapshots.result(),
         requests=clients.coviu.requests + clients.auvious.requests - before,
     )
 
 
-async def _sessions(
+@dataclass(frozen=True)
+class Reading:
+    """Live sessions as the API answered them (participant ids and links included: only
+    `reconciler links` may show them; everything else hashes them with `live`)."""
+
+    found: dict[str, ApiSession]
+    """The active records' sessions (and those asked for besides), by id, if they exist."""
+    canceled: set[str]
+    """Ids of those that answered as cancelled."""
+    unmanaged: tuple[ApiSession, ...]
+    """Sessions of the listing that no record names and that are not cancelled or finished:
+    a fact about the live world, whatever window the records make the listing."""
+
+
+async def read_sessions(
     clients: Clients,
-    active: Sequence[SessionRecord],
-    recorded: set[str],
-    also: frozenset[str],
+    records: Sequence[SessionRecord],
+    *,
     now: datetime,
-) -> tuple[dict[str, ApiSession], set[str], int]:
-    """Live sessions of the active records and of `also` (by id), the ids found
-    cancelled, and how many unfinished sessions no record names the listing saw."""
-    earliest = min([now, *(record.start for record in active)])
+    also: frozenset[str] = frozenset(),
+    since: datetime | None = None,
+) -> Reading:
+    """The live sessions of the records that are not history at `now` (and of `also`, by
+    id): one listing from the earliest start among them (or `since`, if earlier), then a
+    read of each one the listing missed (moved earlier by hand, cancelled, or gone)."""
+    active = [record for record in records if not record.is_history(now)]
+    recorded = {record.session_id for record in records}
+    earliest = min([now, *(record.start for record in active), *([since] if since else [])])
     where = SessionFilter(starting_from=earliest, include_canceled=True, deleted_participants=True)
     listing = await clients.coviu.list_sessions(where)
     wanted = {record.session_id for record in active} | also
     found = {session.session_id: session for session in listing if session.session_id in wanted}
-    # Only sessions a plan could be about (not cancelled, not finished) that no record
-    # names: a fact about the live world, whatever window the records make the listing.
-    unmanaged = sum(
-        1
+    unmanaged = tuple(
+        session
         for session in listing
         if session.session_id not in recorded
         and session.canceled_at is None
@@ -102,7 +128,7 @@ async def _sessions(
             canceled.add(session_id)
         except NotFoundError:
             pass  # gone: the planner reports it
-    return found, canceled, unmanaged
+    return Reading(found, canceled, unmanaged)
 
 
 async def _snapshots(

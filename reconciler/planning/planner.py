@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, tzinfo
 
 from reconciler.planning import sessions, snapshots
+from reconciler.planning.ownership import in_scope, owned_and_removed
 from reconciler.planning.plan import SAFETY_MARGIN, Ignored, Item, Plan, Status
 from reconciler.planning.state import Desired, DesiredSession, Observation, SessionRecord
 
@@ -93,7 +94,7 @@ def _removed_sessions(
     desired: Desired, records: Sequence[SessionRecord], observation: Observation, now: datetime
 ) -> Iterable[Item]:
     for record in records:
-        if not _owned_and_removed(desired, record) or record.is_history(now):
+        if not owned_and_removed(desired, record) or record.is_history(now):
             continue
         live = observation.sessions.get(record.session_id)
         if live is not None:
@@ -131,40 +132,16 @@ def _usual_zone(desired: Desired) -> tzinfo | None:
     return None
 
 
-def _owned_and_removed(desired: Desired, record: SessionRecord) -> bool:
-    """Whether this run may cancel `record`: its manifest is gone from every file read,
-    it was applied from a file under one of the PATHs, and it matches the selector."""
-    if record.key in desired.declared or record.applied is None:
-        return False
-    applied = record.applied
-    if applied.source is None or not any(_under(applied.source, root) for root in desired.scope):
-        return False
-    return all(applied.labels.get(key) == value for key, value in desired.selector.items())
-
-
-def _under(path: str, root: str) -> bool:
-    """Whether `path` lies in `root`; both relative to the project's root. A path outside
-    the project (`../…`) lies in no root: this run cannot know it owns it."""
-    if path == ".." or path.startswith(("../", "/")):
-        return False
-    return root == "." or path == root or path.startswith(root.rstrip("/") + "/")
-
-
 def _ignored(
     desired: Desired, records: Sequence[SessionRecord], observation: Observation, now: datetime
 ) -> Ignored:
-    wanted = {session.key for session in desired.sessions}
     history = sum(
         1
         for record in records
         if record.is_history(now) and record.session_id not in observation.sessions
     )
     out_of_scope = sum(
-        1
-        for record in records
-        if record.key not in wanted
-        and not record.is_history(now)
-        and not _owned_and_removed(desired, record)
+        1 for record in records if not record.is_history(now) and not in_scope(desired, record)
     )
     unmanaged_participants = 0
     for record in records:
