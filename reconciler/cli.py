@@ -489,6 +489,65 @@ def drift_command(
     sys.exit(found.drift.exit_code() if detailed_exitcode else 0)
 
 
+@main.command("links")
+@click.argument("names", nargs=-1, metavar="[Session/NAME]...")
+@click.option(
+    "--path",
+    type=click.Path(path_type=Path),
+    help="A folder of the project: finds reconciler.yaml (and with it the inventory"
+    " and the targets) [default: .].",
+)
+@_format_option(
+    "text",
+    "csv",
+    "json",
+    help="csv: a header row, then session, session_id, start_time, participant,"
+    " display_name, role, entry_url (RFC 4180); json: a versioned document.",
+)
+@_selector_option("Only sessions whose last-applied labels match (all must match).")
+@_STATE_OPTION
+@_url_options
+@_reporting_errors
+def links_command(
+    names: tuple[str, ...],
+    path: Path | None,
+    output_format: str,
+    selector: tuple[str, ...],
+    state: str | None,
+    coviu_url: str | None,
+    auvious_url: str | None,
+) -> None:
+    """Print the entry links of recorded participants, for sending invitations.
+
+    For the sessions named (NAME or Session/NAME), or every recorded session that has not
+    finished and was not cancelled: each participant the inventory records, with their
+    entry URL. Participants added by hand are left out. Whoever holds a link joins the
+    session as that participant: this is the only command that shows them, on stdout only.
+    """
+    from reconciler import engine
+    from reconciler.clients import Urls
+    from reconciler.render import links as show
+
+    found = engine.entry_links(
+        list(names),
+        path=path,
+        flags=Urls(coviu=coviu_url, auvious=auvious_url),
+        state=state,
+        selector=selector,
+        environ=os.environ,
+    )
+    for problem in found.left_out:
+        click.echo(f"note: {problem}", err=True)
+    click.echo(show.WARNING, err=True)
+    if output_format == "csv":
+        click.echo(show.as_csv(found.links), nl=False)
+    elif output_format == "json":
+        where = dict(found.targets.describe())
+        click.echo(show.as_json(found.links, checked_at=found.checked_at, targets=where), nl=False)
+    else:
+        click.echo(show.as_text(found.links), nl=False)
+
+
 def _time_option(option: str, text: str | None) -> datetime | None:
     if text is None:
         return None

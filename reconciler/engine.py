@@ -32,6 +32,7 @@ from reconciler.applying import (
 from reconciler.clients import (
     ApiError,
     Clients,
+    LiveSession,
     Probe,
     Targets,
     Tuning,
@@ -50,19 +51,23 @@ from reconciler.inventory import (
     LockedError,
     LockInfo,
     parse_location,
+    session_key,
 )
 from reconciler.manifests import ProjectConfig, find_config_path, load, load_config
 from reconciler.planning import (
     Desired,
     Drift,
     Plan,
+    SessionRecord,
     desired_state,
     find_drift,
+    labelled,
     make_plan,
     parse_selector,
 )
 from reconciler.planning.saved import read_plan
-from reconciler.refresh import observe
+from reconciler.refresh import EntryLink, observe, read_sessions
+from reconciler.refresh import links as refresh_links
 
 APPLY_HOLDER = "reconciler apply"
 MIGRATE_HOLDER = "reconciler state migrate"
@@ -630,3 +635,100 @@ async def _drift(run: _Run, inventory: Inventory) -> Drift:
             unmanaged_since=now - UNMANAGED_LOOKBACK,
         )
     return replace(find_drift(run.desired, records, observation, now=now), paths=run.paths)
+
+
+@dataclass(frozen=True)
+class Linked:
+    """The entry links `reconciler links` prints, and what it left out."""
+
+    links: tuple[EntryLink, ...]
+    left_out: tuple[str, ...]
+    """Why active sessions of the project have no links here (cancelled or gone live)."""
+    targets: Targets
+    state: Location
+    checked_at: datetime
+
+
+def entry_links(
+    names: Sequence[str],
+    *,
+    path: Path | None,
+    flags: Urls,
+    state: str | None,
+    selector: Sequence[str] = (),
+    environ: Mapping[str, str],
+) -> Linked:
+    """The entry links of the recorded participants of the sessions `names` (NAME or
+    Session/NAME), or of every active recorded session that matches `selector`. A named
+    session that is not recorded, cancelled or finished is an error naming it."""
+    chosen = parse_selector(selector)
+    keys = list(dict.fromkeys(session_key(name) for name in names))
+    project = Project.of([path] if path else [])
+    targets = targets_for([], flags=flags, environ=environ, project=project)
+    location = state_path([], flag=state, environ=environ, project=project)
+    with Inventory.open(location) as inventory:
+        found, left_out, now = asyncio.run(_links(targets, inventory, keys, chosen))
+    return Linked(found, left_out, targets, location, now)
+
+
+async def _links(
+    targets: Targets, inventory: Inventory, keys: Sequence[str], selector: Mapping[str, str]
+) -> tuple[tuple[EntryLink, ...], tuple[str, ...], datetime]:
+    records = inventory.sessions()
+    async with connect(targets) as clients:
+        now = await clients.coviu.server_time() or datetime.now(UTC)
+        chosen = _linkable(records, keys, selector, now, inventory.location)
+        reading = await read_sessions(clients, chosen, now=now)
+    found: list[EntryLink] = []
+    problems: list[str] = []
+    for record in sorted(chosen, key=lambda record: (record.start, record.key)):
+        live = reading.found.get(record.session_id)
+        problem = _unlinkable(record, live, record.session_id in reading.canceled, now)
+        if problem is not None:
+            problems.append(f"Session/{record.key}: {problem}")
+        elif live is not None:
+            found += refresh_links(record, live, inventory.hash_id)
+    if problems and keys:
+        raise InputError("; ".join(problems))
+    return tuple(found), tuple(problems), now
+
+
+def _unlinkable(
+    record: SessionRecord, live: LiveSession | None, canceled: bool, now: datetime
+) -> str | None:
+    """Why a recorded session's live links no longer work, if they do not."""
+    if canceled:
+        return "was cancelled in Coviu: its links no longer work"
+    if live is None:
+        return f"live session {record.session_id} no longer exists"
+    if live.end_time <= now:
+        return "has finished: its links no longer work"
+    return None
+
+
+def _linkable(
+    records: Sequence[SessionRecord],
+    keys: Sequence[str],
+    selector: Mapping[str, str],
+    now: datetime,
+    location: Location,
+) -> list[SessionRecord]:
+    """The records whose links are asked for: those named (each must be recorded, not
+    cancelled, not finished, and match the selector), or every active one that matches."""
+    if not keys:
+        return [r for r in records if not r.is_history(now) and labelled(r, selector)]
+    by_key = {record.key: record for record in records}
+    problems = []
+    for key in keys:
+        record = by_key.get(key)
+        if record is None:
+            problems.append(f"Session/{key}: not recorded in the inventory {location}")
+        elif record.canceled:
+            problems.append(f"Session/{key}: was cancelled: its links no longer work")
+        elif record.end <= now:
+            problems.append(f"Session/{key}: has finished: its links no longer work")
+        elif not labelled(record, selector):
+            problems.append(f"Session/{key}: its labels do not match --selector")
+    if problems:
+        raise InputError("; ".join(problems))
+    return [by_key[key] for key in keys]

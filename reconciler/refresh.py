@@ -6,7 +6,9 @@ grows with the pages of active sessions, not with the number of sessions ever ma
 A recorded session the listing misses (moved earlier, or gone) is read on its own.
 
 Participant ids are join capabilities: they are hashed with the inventory's key the
-moment they arrive, and only the hash reaches the planner.
+moment they arrive, and only the hash reaches the planner. The one exception is `links`,
+which pairs each recorded participant with their entry URL for `reconciler links`, the
+command whose job is to show them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+
+from pydantic import SecretStr
 
 from reconciler.clients import (
     Clients,
@@ -192,4 +196,50 @@ def snapshot(found: ApiSnapshot) -> LiveSnapshot:
         state=found.state,
         type=found.type,
         version=found.version,
+    )
+
+
+# Entry links: the one reading whose participant ids leave this module (see `links`).
+
+
+@dataclass(frozen=True)
+class EntryLink:
+    """A recorded participant's entry URL: whoever holds it joins the session as them."""
+
+    session: str
+    """The session's key (`metadata.name`)."""
+    session_id: str
+    start: datetime
+    """The live start, in the offset the manifest last applied wrote."""
+    participant: str
+    """The participant's key in the manifest."""
+    display_name: str | None
+    role: str
+    entry_url: SecretStr
+
+
+def links(record: SessionRecord, session: ApiSession, hash_id: HashId) -> tuple[EntryLink, ...]:
+    """The entry links of `record`'s participants in the live `session`, paired by the
+    keyed hash of each live id, in the record's (the manifest's) order. Participants no
+    record names (added by hand) and removed ones are left out."""
+    by_hash = {
+        hash_id(found.participant_id.get_secret_value()): found
+        for found in session.participants
+        if not found.removed and found.entry_url is not None
+    }
+    zone = record.applied.start.tzinfo if record.applied is not None else None
+    start = session.start_time.astimezone(zone) if zone is not None else session.start_time
+    paired = [(entry.name, by_hash.get(entry.id_hash)) for entry in record.participants]
+    return tuple(
+        EntryLink(
+            session=record.key,
+            session_id=session.session_id,
+            start=start,
+            participant=name,
+            display_name=found.display_name,
+            role=found.role,
+            entry_url=found.entry_url,
+        )
+        for name, found in paired
+        if found is not None and found.entry_url is not None
     )
