@@ -470,6 +470,126 @@ def apply_command(
     sys.exit(1 if report.declined else report.exit_code())
 
 
+@main.command("drift", cls=_UsageErrorIsOne)
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@_format_option("text", "json", help="json: the versioned drift document.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 if anything changed out of band, 3 if any of it cannot be undone (a"
+    " session cancelled, a participant removed, a session gone; 3 wins), 0 if nothing did.",
+)
+@_selector_option(
+    "Check only sessions whose labels match (repeat, or comma-separate: all must match)."
+    " Matching nothing is an error."
+)
+@_only_option("Check only this target, e.g. Session/NAME (repeatable).")
+@_STATE_OPTION
+@_url_options
+@_reporting_errors
+def drift_command(
+    paths: tuple[Path, ...],
+    output_format: str,
+    detailed_exitcode: bool,
+    selector: tuple[str, ...],
+    only: tuple[str, ...],
+    state: str | None,
+    coviu_url: str | None,
+    auvious_url: str | None,
+) -> None:
+    """Show what changed in the live API since reconciler last applied (default PATH: .).
+
+    Compares each recorded session of these manifests with the spec last applied: fields,
+    participants changed, removed or added by hand, sessions cancelled by hand or gone;
+    says what the next plan does about each; lists live sessions no record names.
+    Writes nothing.
+    """
+    from reconciler import engine
+    from reconciler.clients import Urls
+    from reconciler.render import drift as show
+
+    found = engine.drift(
+        list(paths),
+        flags=Urls(coviu=coviu_url, auvious=auvious_url),
+        state=state,
+        selection=engine.Selection(selector, only),
+        environ=os.environ,
+    )
+    if found.pending:
+        click.echo(
+            f"note: an interrupted apply left {found.pending} write(s) unsettled in the"
+            " inventory's journal; drift does not resolve them: run `reconciler plan` or"
+            " `reconciler apply` first. Until then, what they did may show as drift.",
+            err=True,
+        )
+    where = found.targets.describe()
+    if output_format == "json":
+        click.echo(show.as_json(found.drift, targets=dict(where)), nl=False)
+    else:
+        said = f"against {where['coviu']}, inventory {found.state}"
+        click.echo(show.as_text(found.drift, where=said), nl=False)
+    sys.exit(found.drift.exit_code() if detailed_exitcode else 0)
+
+
+@main.command("links")
+@click.argument("names", nargs=-1, metavar="[Session/NAME]...")
+@click.option(
+    "--path",
+    type=click.Path(path_type=Path),
+    help="A folder of the project: finds reconciler.yaml (and with it the inventory"
+    " and the targets) [default: .].",
+)
+@_format_option(
+    "text",
+    "csv",
+    "json",
+    help="csv: a header row, then session, session_id, start_time, participant,"
+    " display_name, role, entry_url (RFC 4180); json: a versioned document.",
+)
+@_selector_option("Only sessions whose last-applied labels match (all must match).")
+@_STATE_OPTION
+@_url_options
+@_reporting_errors
+def links_command(
+    names: tuple[str, ...],
+    path: Path | None,
+    output_format: str,
+    selector: tuple[str, ...],
+    state: str | None,
+    coviu_url: str | None,
+    auvious_url: str | None,
+) -> None:
+    """Print the entry links of recorded participants, for sending invitations.
+
+    For the sessions named (NAME or Session/NAME), or every recorded session that has not
+    finished and was not cancelled: each participant the inventory records, with their
+    entry URL. Participants added by hand are left out. Whoever holds a link joins the
+    session as that participant: this is the only command that shows them, on stdout only.
+    """
+    from reconciler import engine
+    from reconciler.clients import Urls
+    from reconciler.render import links as show
+
+    found = engine.entry_links(
+        list(names),
+        path=path,
+        flags=Urls(coviu=coviu_url, auvious=auvious_url),
+        state=state,
+        selector=selector,
+        environ=os.environ,
+    )
+    for problem in found.left_out:
+        click.echo(f"note: {problem}", err=True)
+    click.echo(show.WARNING, err=True)
+    if output_format == "csv":
+        click.echo(show.as_csv(found.links), nl=False)
+    elif output_format == "json":
+        where = dict(found.targets.describe())
+        click.echo(show.as_json(found.links, checked_at=found.checked_at, targets=where), nl=False)
+    else:
+        click.echo(show.as_text(found.links), nl=False)
+
+
 def _time_option(option: str, text: str | None) -> datetime | None:
     if text is None:
         return None

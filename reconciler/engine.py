@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from reconciler.applying import (
@@ -32,6 +32,7 @@ from reconciler.applying import (
 from reconciler.clients import (
     ApiError,
     Clients,
+    LiveSession,
     Probe,
     Targets,
     Tuning,
@@ -50,20 +51,26 @@ from reconciler.inventory import (
     LockedError,
     LockInfo,
     parse_location,
+    session_key,
 )
 from reconciler.manifests import ProjectConfig, find_config_path, load, load_config
 from reconciler.planning import (
     Desired,
+    Drift,
     Plan,
     SelectorError,
+    SessionRecord,
     desired_state,
+    find_drift,
+    labelled,
     make_plan,
     parse_only,
     parse_selector,
     unmatched_selection,
 )
 from reconciler.planning.saved import read_plan
-from reconciler.refresh import observe
+from reconciler.refresh import EntryLink, observe, read_sessions
+from reconciler.refresh import links as refresh_links
 
 APPLY_HOLDER = "reconciler apply"
 MIGRATE_HOLDER = "reconciler state migrate"
@@ -286,12 +293,9 @@ async def _plan(run: _Run, inventory: Inventory, at: datetime | None) -> Planned
 
 
 async def _make(clients: Clients, run: _Run, inventory: Inventory, at: datetime | None) -> Plan:
-    """Refresh and plan, from the inventory as it is now. A --selector or --only that
-    matches nothing is refused before any API call: it is a typo, not an empty plan."""
+    """Refresh and plan, from the inventory as it is now."""
     serial, records = inventory.snapshot()
-    unmatched = unmatched_selection(run.desired, records)
-    if unmatched:
-        raise SelectorError("; ".join(unmatched))
+    _refuse_unmatched(run, records)
     # The one reading of time: the server's clock (local only if it sends none).
     now = at or await clients.coviu.server_time() or datetime.now(UTC)
     observation = await observe(
@@ -311,6 +315,14 @@ async def _make(clients: Clients, run: _Run, inventory: Inventory, at: datetime 
         inventory_serial=serial,
     )
     return replace(made, paths=run.paths, inventory_lineage=inventory.lineage)
+
+
+def _refuse_unmatched(run: _Run, records: Sequence[SessionRecord]) -> None:
+    """A --selector or --only that matches nothing is refused before any API call: it is
+    a typo, not an empty plan."""
+    unmatched = unmatched_selection(run.desired, records)
+    if unmatched:
+        raise SelectorError("; ".join(unmatched))
 
 
 async def _recover_if_free(
@@ -659,3 +671,152 @@ def _abandoned(lock: LockInfo) -> bool:
 def _wall() -> datetime:
     """The local clock: only for when the journal and records were written."""
     return datetime.now(UTC)
+
+
+UNMANAGED_LOOKBACK = timedelta(days=1)
+"""How far back `drift` lists live sessions for unmanaged ones: those that started up to
+a day ago and still run are listed; a longer one that started earlier is not."""
+
+
+@dataclass(frozen=True)
+class Drifted:
+    """What `reconciler drift` found, and where."""
+
+    drift: Drift
+    targets: Targets
+    state: Location
+    pending: int = 0
+    """Journal entries an interrupted apply left unsettled: drift does not resolve them
+    (it writes nothing); the next plan or apply does."""
+
+
+def drift(
+    paths: Sequence[Path],
+    *,
+    flags: Urls,
+    state: str | None,
+    selection: Selection = Selection(),
+    environ: Mapping[str, str],
+) -> Drifted:
+    """Load, refresh and compare live with what was last applied: what `reconciler
+    drift` shows. Never writes the inventory, and never resolves its journal."""
+    run = _prepare(paths, flags=flags, state=state, selection=selection, environ=environ)
+    with Inventory.open(run.state) as inventory:
+        pending = len(inventory.pending()) if inventory.exists else 0
+        found = asyncio.run(_drift(run, inventory))
+    return Drifted(found, run.targets, run.state, pending)
+
+
+async def _drift(run: _Run, inventory: Inventory) -> Drift:
+    _, records = inventory.snapshot()
+    _refuse_unmatched(run, records)
+    async with connect(run.targets) as clients:
+        # The one reading of time: the server's clock (local only if it sends none).
+        now = await clients.coviu.server_time() or datetime.now(UTC)
+        observation = await observe(
+            clients,
+            records,
+            (),
+            now=now,
+            hash_id=inventory.hash_id,
+            desired=run.desired.sessions,
+            unmanaged_since=now - UNMANAGED_LOOKBACK,
+        )
+    return replace(find_drift(run.desired, records, observation, now=now), paths=run.paths)
+
+
+@dataclass(frozen=True)
+class Linked:
+    """The entry links `reconciler links` prints, and what it left out."""
+
+    links: tuple[EntryLink, ...]
+    left_out: tuple[str, ...]
+    """Why active sessions of the project have no links here (cancelled or gone live)."""
+    targets: Targets
+    state: Location
+    checked_at: datetime
+
+
+def entry_links(
+    names: Sequence[str],
+    *,
+    path: Path | None,
+    flags: Urls,
+    state: str | None,
+    selector: Sequence[str] = (),
+    environ: Mapping[str, str],
+) -> Linked:
+    """The entry links of the recorded participants of the sessions `names` (NAME or
+    Session/NAME), or of every active recorded session that matches `selector`. A named
+    session that is not recorded, cancelled or finished is an error naming it."""
+    chosen = parse_selector(selector)
+    keys = list(dict.fromkeys(session_key(name) for name in names))
+    project = Project.of([path] if path else [])
+    targets = targets_for([], flags=flags, environ=environ, project=project)
+    location = state_path([], flag=state, environ=environ, project=project)
+    with Inventory.open(location) as inventory:
+        found, left_out, now = asyncio.run(_links(targets, inventory, keys, chosen))
+    return Linked(found, left_out, targets, location, now)
+
+
+async def _links(
+    targets: Targets, inventory: Inventory, keys: Sequence[str], selector: Mapping[str, str]
+) -> tuple[tuple[EntryLink, ...], tuple[str, ...], datetime]:
+    records = inventory.sessions()
+    async with connect(targets) as clients:
+        now = await clients.coviu.server_time() or datetime.now(UTC)
+        chosen = _linkable(records, keys, selector, now, inventory.location)
+        reading = await read_sessions(clients, chosen, now=now)
+    found: list[EntryLink] = []
+    problems: list[str] = []
+    for record in sorted(chosen, key=lambda record: (record.start, record.key)):
+        live = reading.found.get(record.session_id)
+        problem = _unlinkable(record, live, record.session_id in reading.canceled, now)
+        if problem is not None:
+            problems.append(f"Session/{record.key}: {problem}")
+        elif live is not None:
+            found += refresh_links(record, live, inventory.hash_id)
+    if problems and keys:
+        raise InputError("; ".join(problems))
+    return tuple(found), tuple(problems), now
+
+
+def _unlinkable(
+    record: SessionRecord, live: LiveSession | None, canceled: bool, now: datetime
+) -> str | None:
+    """Why a recorded session's live links no longer work, if they do not."""
+    if canceled:
+        return "was cancelled in Coviu: its links no longer work"
+    if live is None:
+        return f"live session {record.session_id} no longer exists"
+    if live.end_time <= now:
+        return "has finished: its links no longer work"
+    return None
+
+
+def _linkable(
+    records: Sequence[SessionRecord],
+    keys: Sequence[str],
+    selector: Mapping[str, str],
+    now: datetime,
+    location: Location,
+) -> list[SessionRecord]:
+    """The records whose links are asked for: those named (each must be recorded, not
+    cancelled, not finished, and match the selector), or every active one that matches."""
+    if not keys:
+        return [r for r in records if not r.is_history(now) and labelled(r, selector)]
+    by_key = {record.key: record for record in records}
+    problems = []
+    for key in keys:
+        record = by_key.get(key)
+        if record is None:
+            problems.append(f"Session/{key}: not recorded in the inventory {location}")
+        elif record.canceled:
+            problems.append(f"Session/{key}: was cancelled: its links no longer work")
+        elif record.end <= now:
+            problems.append(f"Session/{key}: has finished: its links no longer work")
+        elif not labelled(record, selector):
+            problems.append(f"Session/{key}: its labels do not match --selector")
+    if problems:
+        raise InputError("; ".join(problems))
+    return [by_key[key] for key in keys]

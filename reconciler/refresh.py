@@ -6,7 +6,9 @@ grows with the pages of active sessions, not with the number of sessions ever ma
 A recorded session the listing misses (moved earlier, or gone) is read on its own.
 
 Participant ids are join capabilities: they are hashed with the inventory's key the
-moment they arrive, and only the hash reaches the planner.
+moment they arrive, and only the hash reaches the planner. The one exception is `links`,
+which pairs each recorded participant with their entry URL for `reconciler links`, the
+command whose job is to show them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
+
+from pydantic import SecretStr
 
 from reconciler.clients import (
     Clients,
@@ -49,44 +54,69 @@ async def observe(
     now: datetime,
     hash_id: HashId,
     desired: Sequence[DesiredSession] = (),
+    unmanaged_since: datetime | None = None,
 ) -> Observation:
-    """What the planner needs to know of the live APIs at `now` to plan `desired`."""
+    """What the planner needs to know of the live APIs at `now` to plan `desired`.
+
+    `unmanaged_since`: also keep the unmanaged sessions themselves (not only their count),
+    listing from no later than this instant, so that sessions running now are among them.
+    """
     before = clients.coviu.requests + clients.auvious.requests
-    active = [record for record in records if not record.is_history(now)]
-    recorded = {record.session_id for record in records}
     also = worth_reading(desired, records, now)
     with _first_error():
         async with asyncio.TaskGroup() as group:
-            sessions = group.create_task(_sessions(clients, active, recorded, also, now))
+            sessions = group.create_task(
+                read_sessions(clients, records, now=now, also=also, since=unmanaged_since)
+            )
             snapshots = group.create_task(_snapshots(clients, approvals))
-    listed, canceled, unmanaged = sessions.result()
+    reading = sessions.result()
+    kept = reading.unmanaged if unmanaged_since is not None else ()
     return Observation(
-        sessions={session_id: live(session, hash_id) for session_id, session in listed.items()},
-        canceled=frozenset(canceled),
-        unmanaged=unmanaged,
+        sessions={
+            session_id: live(session, hash_id) for session_id, session in reading.found.items()
+        },
+        canceled=frozenset(reading.canceled),
+        unmanaged=len(reading.unmanaged),
+        unmanaged_sessions=tuple(live(session, hash_id) for session in kept),
         snapshots=snapshots.result(),
         requests=clients.coviu.requests + clients.auvious.requests - before,
     )
 
 
-async def _sessions(
+@dataclass(frozen=True)
+class Reading:
+    """Live sessions as the API answered them (participant ids and links included: only
+    `reconciler links` may show them; everything else hashes them with `live`)."""
+
+    found: dict[str, ApiSession]
+    """The active records' sessions (and those asked for besides), by id, if they exist."""
+    canceled: set[str]
+    """Ids of those that answered as cancelled."""
+    unmanaged: tuple[ApiSession, ...]
+    """Sessions of the listing that no record names and that are not cancelled or finished:
+    a fact about the live world, whatever window the records make the listing."""
+
+
+async def read_sessions(
     clients: Clients,
-    active: Sequence[SessionRecord],
-    recorded: set[str],
-    also: frozenset[str],
+    records: Sequence[SessionRecord],
+    *,
     now: datetime,
-) -> tuple[dict[str, ApiSession], set[str], int]:
-    """Live sessions of the active records and of `also` (by id), the ids found
-    cancelled, and how many unfinished sessions no record names the listing saw."""
-    earliest = min([now, *(record.start for record in active)])
+    also: frozenset[str] = frozenset(),
+    since: datetime | None = None,
+) -> Reading:
+    """The live sessions of the records that are not history at `now` (and of `also`, by
+    id): one listing from the earliest start among them (or `since`, if earlier), then a
+    read of each one the listing missed (moved earlier by hand, cancelled, or gone)."""
+    active = [record for record in records if not record.is_history(now)]
+    recorded = {record.session_id for record in records}
+    earliest = min([now, *(record.start for record in active), *([since] if since else [])])
     where = SessionFilter(starting_from=earliest, include_canceled=True, deleted_participants=True)
     listing = await clients.coviu.list_sessions(where)
     wanted = {record.session_id for record in active} | also
     found = {session.session_id: session for session in listing if session.session_id in wanted}
-    # Only sessions a plan could be about (not cancelled, not finished) that no record
-    # names: a fact about the live world, whatever window the records make the listing.
-    unmanaged = sum(
-        1
+    unmanaged = tuple(
+        session
         for session in listing
         if session.session_id not in recorded
         and session.canceled_at is None
@@ -102,7 +132,7 @@ async def _sessions(
             canceled.add(session_id)
         except NotFoundError:
             pass  # gone: the planner reports it
-    return found, canceled, unmanaged
+    return Reading(found, canceled, unmanaged)
 
 
 async def _snapshots(
@@ -166,4 +196,50 @@ def snapshot(found: ApiSnapshot) -> LiveSnapshot:
         state=found.state,
         type=found.type,
         version=found.version,
+    )
+
+
+# Entry links: the one reading whose participant ids leave this module (see `links`).
+
+
+@dataclass(frozen=True)
+class EntryLink:
+    """A recorded participant's entry URL: whoever holds it joins the session as them."""
+
+    session: str
+    """The session's key (`metadata.name`)."""
+    session_id: str
+    start: datetime
+    """The live start, in the offset the manifest last applied wrote."""
+    participant: str
+    """The participant's key in the manifest."""
+    display_name: str | None
+    role: str
+    entry_url: SecretStr
+
+
+def links(record: SessionRecord, session: ApiSession, hash_id: HashId) -> tuple[EntryLink, ...]:
+    """The entry links of `record`'s participants in the live `session`, paired by the
+    keyed hash of each live id, in the record's (the manifest's) order. Participants no
+    record names (added by hand) and removed ones are left out."""
+    by_hash = {
+        hash_id(found.participant_id.get_secret_value()): found
+        for found in session.participants
+        if not found.removed and found.entry_url is not None
+    }
+    zone = record.applied.start.tzinfo if record.applied is not None else None
+    start = session.start_time.astimezone(zone) if zone is not None else session.start_time
+    paired = [(entry.name, by_hash.get(entry.id_hash)) for entry in record.participants]
+    return tuple(
+        EntryLink(
+            session=record.key,
+            session_id=session.session_id,
+            start=start,
+            participant=name,
+            display_name=found.display_name,
+            role=found.role,
+            entry_url=found.entry_url,
+        )
+        for name, found in paired
+        if found is not None and found.entry_url is not None
     )

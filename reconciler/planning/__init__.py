@@ -2,7 +2,7 @@
 
 Pure: no clock, no file, no network (DESIGN.md §2). `desired_state()` turns loaded
 manifests into the planner's input, `make_plan()` makes the plan, `plan_document()`
-gives its versioned JSON form.
+gives its versioned JSON form; `find_drift()` compares live with what was last applied.
 """
 
 from reconciler.planning.desired import (
@@ -13,7 +13,16 @@ from reconciler.planning.desired import (
     scope_of,
 )
 from reconciler.planning.document import plan_document
+from reconciler.planning.drift import (
+    DRIFT_FORMAT,
+    DRIFT_VERSION,
+    Drift,
+    DriftItem,
+    DriftKind,
+    find_drift,
+)
 from reconciler.planning.fingerprint import of_participant, of_session, of_snapshot
+from reconciler.planning.ownership import in_scope, labelled, owns, unmatched_selection
 from reconciler.planning.plan import (
     PLAN_FORMAT,
     PLAN_VERSION,
@@ -25,7 +34,7 @@ from reconciler.planning.plan import (
     Plan,
     Status,
 )
-from reconciler.planning.planner import make_plan, unmatched_selection, worth_reading
+from reconciler.planning.planner import make_plan, worth_reading
 from reconciler.planning.rules import Phase, phase_of
 from reconciler.planning.state import (
     Desired,
@@ -40,8 +49,11 @@ from reconciler.planning.state import (
     SessionRecord,
     optional_text,
 )
+from reconciler.planning.upcoming import Next
 
 __all__ = [
+    "DRIFT_FORMAT",
+    "DRIFT_VERSION",
     "PLAN_FORMAT",
     "PLAN_VERSION",
     "SAFETY_MARGIN",
@@ -50,12 +62,16 @@ __all__ = [
     "DesiredApproval",
     "DesiredParticipant",
     "DesiredSession",
+    "Drift",
+    "DriftItem",
+    "DriftKind",
     "Ignored",
     "Item",
     "Kind",
     "LiveParticipant",
     "LiveSession",
     "LiveSnapshot",
+    "Next",
     "Observation",
     "ParticipantRecord",
     "Phase",
@@ -64,11 +80,15 @@ __all__ = [
     "SessionRecord",
     "Status",
     "desired_state",
+    "find_drift",
+    "in_scope",
+    "labelled",
     "make_plan",
     "of_participant",
     "of_session",
     "of_snapshot",
     "optional_text",
+    "owns",
     "parse_only",
     "parse_selector",
     "phase_of",

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, tzinfo
 
 from reconciler.planning import sessions, snapshots
+from reconciler.planning.ownership import in_scope, owned_and_removed
 from reconciler.planning.plan import SAFETY_MARGIN, Ignored, Item, Plan, Status
 from reconciler.planning.state import Desired, DesiredSession, Observation, SessionRecord
 
@@ -94,7 +95,7 @@ def _removed_sessions(
     desired: Desired, records: Sequence[SessionRecord], observation: Observation, now: datetime
 ) -> Iterable[Item]:
     for record in records:
-        if not _owned_and_removed(desired, record) or record.is_history(now):
+        if not owned_and_removed(desired, record) or record.is_history(now):
             continue
         live = observation.sessions.get(record.session_id)
         if live is not None:
@@ -132,64 +133,16 @@ def _usual_zone(desired: Desired) -> tzinfo | None:
     return None
 
 
-def unmatched_selection(desired: Desired, records: Sequence[SessionRecord]) -> tuple[str, ...]:
-    """What `--selector` and `--only` asked for that matches nothing: no manifest read,
-    and no recorded session this run owns. One message each; empty when all match."""
-    selected = {f"Session/{session.key}" for session in desired.sessions}
-    selected |= {f"SnapshotApproval/{approval.key}" for approval in desired.approvals}
-    selected |= {f"Session/{r.key}" for r in records if _owned_and_removed(desired, r)}
-    problems = [
-        f"--only {target}: no manifest under these PATHs, and no recorded session whose"
-        " manifest was removed from them, has that name"
-        + (" and matches --selector" if desired.selector else "")
-        for target in sorted(desired.only - selected)
-    ]
-    if desired.selector and not selected:
-        shown = ",".join(f"{key}={value}" for key, value in desired.selector.items())
-        problems.append(
-            f"--selector {shown}: matches no manifest under these PATHs, and no recorded"
-            " session whose manifest was removed from them"
-        )
-    return tuple(problems)
-
-
-def _owned_and_removed(desired: Desired, record: SessionRecord) -> bool:
-    """Whether this run may cancel `record`: its manifest is gone from every file read,
-    it was applied from a file under one of the PATHs, and it matches the selector and
-    `--only`."""
-    if record.key in desired.declared or record.applied is None:
-        return False
-    if desired.only and f"Session/{record.key}" not in desired.only:
-        return False
-    applied = record.applied
-    if applied.source is None or not any(_under(applied.source, root) for root in desired.scope):
-        return False
-    return all(applied.labels.get(key) == value for key, value in desired.selector.items())
-
-
-def _under(path: str, root: str) -> bool:
-    """Whether `path` lies in `root`; both relative to the project's root. A path outside
-    the project (`../…`) lies in no root: this run cannot know it owns it."""
-    if path == ".." or path.startswith(("../", "/")):
-        return False
-    return root == "." or path == root or path.startswith(root.rstrip("/") + "/")
-
-
 def _ignored(
     desired: Desired, records: Sequence[SessionRecord], observation: Observation, now: datetime
 ) -> Ignored:
-    wanted = {session.key for session in desired.sessions}
     history = sum(
         1
         for record in records
         if record.is_history(now) and record.session_id not in observation.sessions
     )
     out_of_scope = sum(
-        1
-        for record in records
-        if record.key not in wanted
-        and not record.is_history(now)
-        and not _owned_and_removed(desired, record)
+        1 for record in records if not record.is_history(now) and not in_scope(desired, record)
     )
     unmanaged_participants = 0
     for record in records:

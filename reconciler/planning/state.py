@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from reconciler.planning.times import read_instant, write_instant
@@ -164,6 +165,11 @@ class Desired:
     only: frozenset[str] = frozenset()
     """`--only`: if any, only these `Kind/name` targets were planned."""
 
+    @cached_property
+    def selected(self) -> frozenset[str]:
+        """The keys of the Sessions that were read and selected."""
+        return frozenset(session.key for session in self.sessions)
+
 
 @dataclass(frozen=True)
 class ParticipantRecord:
@@ -264,6 +270,9 @@ class Observation:
     """Recorded session ids that answered as cancelled (Coviu hides them otherwise)."""
     unmanaged: int = 0
     """Live sessions seen that no inventory record names: never touched, only counted."""
+    unmanaged_sessions: tuple[LiveSession, ...] = ()
+    """Those sessions themselves, when the refresh was asked to keep them (drift lists
+    them; a plan only counts them)."""
     snapshots: Mapping[str, tuple[LiveSnapshot, ...]] = field(default_factory=dict)
     """Snapshots of each interaction a SnapshotApproval names."""
     requests: int = 0
