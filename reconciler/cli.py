@@ -599,6 +599,90 @@ def _time_option(option: str, text: str | None) -> datetime | None:
         _fail(f"{option} {text!r}: {error}")
 
 
+@main.command("import")
+@click.argument("arguments", nargs=-1, metavar="Session/NAME SESSION_ID [PATH...]")
+@click.option(
+    "--generate",
+    "folder",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write a manifest into DIR (inside the project) for every live session nobody"
+    " manages, and adopt them; then the arguments are only PATHs.",
+)
+@_selector_option(
+    "With --generate: put these labels on every manifest written, so that `plan"
+    " --selector KEY=VALUE` selects exactly them (repeat, or comma-separate)."
+)
+@click.option(
+    "--utc-offset",
+    metavar="+HH:MM",
+    help="With --generate: write times at this fixed offset (e.g. +11:00) [default: UTC, Z].",
+)
+@_STATE_OPTION
+@_url_options
+@_reporting_errors
+def import_command(
+    arguments: tuple[str, ...],
+    folder: Path | None,
+    selector: tuple[str, ...],
+    utc_offset: str | None,
+    state: str | None,
+    coviu_url: str | None,
+    auvious_url: str | None,
+) -> None:
+    """Adopt live sessions into the inventory: after losing it, or to start managing
+    sessions made by hand. Nothing live is changed.
+
+    `reconciler import Session/NAME SESSION_ID [PATH...]` records live session
+    SESSION_ID as the manifest Session/NAME (or NAME) found under the PATHs (default
+    .); each of its participants that exactly one live participant matches by display
+    name and state is adopted, the others are added by the next plan. Finished and
+    cancelled sessions are refused.
+
+    `reconciler import --generate DIR [PATH...]` writes DIR/<name>.yaml for each live
+    session that is not finished or cancelled and that no record names, and records
+    them all (every file and record, or none): `reconciler plan` then shows no
+    changes for them. --selector KEY=VALUE labels them, so that `reconciler plan
+    --selector KEY=VALUE` selects exactly them.
+    """
+    from reconciler import engine
+    from reconciler.clients import Urls
+    from reconciler.render import imported as view
+
+    flags = Urls(coviu=coviu_url, auvious=auvious_url)
+    if folder is not None:
+        generated = engine.generate_imports(
+            folder,
+            [Path(argument) for argument in arguments],
+            flags=flags,
+            state=state,
+            selector=selector,
+            utc_offset=utc_offset,
+            environ=os.environ,
+        )
+        for line in view.generated(generated):
+            click.echo(line)
+        return
+    if selector or utc_offset:
+        _fail("--selector and --utc-offset go with --generate DIR")
+    if len(arguments) < 2:
+        _fail(
+            "give Session/NAME and the live SESSION_ID to adopt (then any PATHs), or"
+            " --generate DIR to write manifests for every live session nobody manages"
+        )
+    adopted = engine.import_session(
+        arguments[0],
+        arguments[1],
+        [Path(argument) for argument in arguments[2:]],
+        flags=flags,
+        state=state,
+        environ=os.environ,
+    )
+    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    for line in view.imported(adopted, colour=colour):
+        click.echo(line)
+
+
 @main.command("schema")
 @click.option(
     "--out",

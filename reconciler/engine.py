@@ -11,7 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,14 +32,17 @@ from reconciler.applying import (
 from reconciler.clients import (
     ApiError,
     Clients,
-    LiveSession,
+    NotFoundError,
     Probe,
+    SessionCanceledError,
+    SessionFilter,
     Targets,
     Tuning,
     Urls,
     choose_targets,
     connect,
 )
+from reconciler.clients import LiveSession as ApiSession
 from reconciler.emulator.embedded import DEFAULT_DB
 from reconciler.errors import InputError
 from reconciler.inventory import (
@@ -54,12 +57,12 @@ from reconciler.inventory import (
     session_key,
 )
 from reconciler.manifests import ProjectConfig, find_config_path, load, load_config
+from reconciler.manifests.staging import Staged
 from reconciler.planning import (
     Desired,
     Drift,
     Plan,
     SelectorError,
-    SessionRecord,
     desired_state,
     find_drift,
     labelled,
@@ -68,8 +71,21 @@ from reconciler.planning import (
     parse_selector,
     unmatched_selection,
 )
+from reconciler.planning.adopt import (
+    AdoptionError,
+    Draft,
+    Skipped,
+    draft,
+    label_selector,
+    match_participants,
+    unmanaged_sessions,
+)
+from reconciler.planning.imports import Generated, Imported, Written, record_of, written
+from reconciler.planning.naming import parse_offset
 from reconciler.planning.saved import read_plan
-from reconciler.refresh import EntryLink, observe, read_sessions
+from reconciler.planning.state import LiveSession, Observation, SessionRecord
+from reconciler.planning.times import write_instant
+from reconciler.refresh import EntryLink, live, observe, read_sessions
 from reconciler.refresh import links as refresh_links
 
 APPLY_HOLDER = "reconciler apply"
@@ -543,6 +559,270 @@ def _holding(inventory: Inventory, holder: str = APPLY_HOLDER) -> Iterator[LockI
             inventory.unlock()
 
 
+IMPORT_HOLDER = "reconciler import"
+
+
+def import_session(
+    target: str,
+    session_id: str,
+    paths: Sequence[Path],
+    *,
+    flags: Urls,
+    state: str | None,
+    environ: Mapping[str, str],
+) -> Imported:
+    """Adopt live session `session_id` as `target` (NAME or Session/NAME), whose manifest
+    is under `paths`: record it, and each participant of the manifest that exactly one
+    live participant matches by display name and state. Nothing is created before every
+    check has passed."""
+    key = session_key(target)
+    run = _prepare(paths, flags=flags, state=state, selection=Selection(), environ=environ)
+    desired = next((each for each in run.desired.sessions if each.key == key), None)
+    if desired is None:
+        raise AdoptionError(
+            f"Session/{key}: no manifest under {', '.join(run.paths) or '.'} declares it:"
+            " write its manifest first, or use `reconciler import --generate DIR` to write"
+            " manifests for the live sessions nobody manages"
+        )
+    with Inventory.open(run.state) as inventory:
+        if _recorded_already(inventory.sessions(), key, session_id):
+            return Imported(key, session_id, str(run.state), already=True)
+    found, now = asyncio.run(_adoptable(run.targets, session_id))
+    seen = live(found, lambda participant_id: "")  # positions matter here, not hashes
+    matching = match_participants(f"Session/{key}", desired.participants, seen.participants)
+    with (
+        Inventory.open(run.state, create=True) as inventory,
+        _holding(inventory, IMPORT_HOLDER),
+    ):
+        if _recorded_already(inventory.sessions(), key, session_id):
+            return Imported(key, session_id, str(run.state), already=True)
+        seen = live(found, inventory.hash_id)
+        record = record_of(key, seen, matching.adopted)
+        with inventory.writing(now=_wall()) as batch:
+            batch.put(record)
+        serial = inventory.serial
+    only = replace(run.desired, sessions=(desired,), approvals=())
+    observed = Observation(sessions={session_id: seen})
+    return Imported(
+        key,
+        session_id,
+        str(run.state),
+        adopted=record.participants,
+        missing=matching.missing,
+        unmanaged=tuple(
+            (seen.participants[index].display_name, seen.participants[index].role)
+            for index in matching.unmanaged
+        ),
+        plan=make_plan(only, (record,), observed, now=now, inventory_serial=serial),
+    )
+
+
+def _recorded_already(records: Sequence[SessionRecord], key: str, session_id: str) -> bool:
+    """Whether `key` records `session_id` already; refuse if either is recorded otherwise."""
+    for record in records:
+        if (record.key, record.session_id) == (key, session_id):
+            return True
+        if record.key == key:
+            raise AdoptionError(
+                f"Session/{key} is already recorded for live session {record.session_id}:"
+                f" to adopt {session_id} in its place, run `reconciler state forget {key}`"
+                f" first (live session {record.session_id} is left as it is); nothing was"
+                " written"
+            )
+        if record.session_id == session_id:
+            raise AdoptionError(
+                f"live session {session_id} is already recorded as Session/{record.key}:"
+                " a live session belongs to one manifest; nothing was written"
+            )
+    return False
+
+
+async def _adoptable(targets: Targets, session_id: str) -> tuple[ApiSession, datetime]:
+    """Live session `session_id` and the server's time, if it may be adopted."""
+    async with connect(targets) as clients:
+        try:
+            found = await clients.coviu.get_session(session_id)
+        except SessionCanceledError:
+            found = None
+        except NotFoundError:
+            raise AdoptionError(
+                f"live session {session_id}: Coviu ({targets.coviu_url}) has no such session"
+                " for these credentials; nothing was written"
+            ) from None
+        now = await clients.coviu.server_time() or datetime.now(UTC)
+    if found is None or found.canceled_at is not None:
+        raise AdoptionError(
+            f"live session {session_id} was cancelled, and a cancelled session never comes"
+            " back: there is nothing to adopt; nothing was written"
+        )
+    if found.end_time <= now:
+        raise AdoptionError(
+            f"live session {session_id} finished at {write_instant(found.end_time)}: a"
+            " finished session is history and is never managed; nothing was written"
+        )
+    return found, now
+
+
+def generate_imports(
+    folder: Path,
+    paths: Sequence[Path],
+    *,
+    flags: Urls,
+    state: str | None,
+    selector: Sequence[str] = (),
+    utc_offset: str | None = None,
+    environ: Mapping[str, str],
+) -> Generated:
+    """Write a manifest into `folder` for every live session nobody manages (not
+    cancelled, not finished, in no record), and adopt them all: every file and record
+    lands, or none (see `manifests.staging`). Names are unique against the manifests
+    under `paths` (and `folder`) and the inventory's keys."""
+    zone = parse_offset(utc_offset) if utc_offset else UTC
+    labels = label_selector(parse_selector(selector))
+    project = Project.of(paths)
+    _refuse_outside(folder, project.root)
+    roots = [*(paths or [Path(".")])]
+    if folder.is_dir() and not any(_inside(folder, root) for root in roots):
+        roots.append(folder)  # its manifests' names are taken too
+    loaded = load(roots, allow_empty=True)
+    targets = targets_for(paths, flags=flags, environ=environ, project=project)
+    location = state_path(paths, flag=state, environ=environ, project=project)
+    with Inventory.open(location) as inventory:
+        records, hash_id = inventory.sessions(), inventory.hash_id
+    listing, now = asyncio.run(_listing(targets))
+    taken = {item.manifest.metadata.name for item in loaded.manifests} | {r.key for r in records}
+    comments = _schema_comment(folder, project.root)
+    drafts: dict[Path, tuple[Draft, str]] = {}
+    skipped: list[Skipped] = []
+    for session in unmanaged_sessions((live(s, hash_id) for s in listing), records, now):
+        made = draft(session, taken=taken, zone=zone, labels=labels)
+        text = made if isinstance(made, Skipped) else _text(made, session, now, comments)
+        if isinstance(text, Skipped):
+            skipped.append(text)
+        elif isinstance(made, Draft):
+            drafts[folder / f"{made.key}.yaml"] = (made, text)
+    if drafts:
+        _write_adopted(folder, location, drafts, {s.session_id: s for s in listing})
+    shown = tuple(
+        Written(path, made.key, made.session_id, len(made.participants), made.notes)
+        for path, (made, _) in drafts.items()
+    )
+    return Generated(folder, str(location), shown, tuple(skipped), labels)
+
+
+def _text(made: Draft, session: LiveSession, now: datetime, comments: list[str]) -> str | Skipped:
+    """The file of `made`, its comments saying where it came from and what it left out."""
+    origin = f"Adopted from live Coviu session {session.session_id} by `reconciler import`."
+    notes = [f"Note: {note}." for note in made.notes]
+    return written(made, session, now=now, comments=[*comments, origin, *notes])
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
+
+
+def _refuse_outside(folder: Path, root: Path) -> None:
+    if not _inside(folder, root):
+        raise InputError(
+            f"{folder}: outside the project ({root.resolve()}): generate the manifests into"
+            " a folder under it; nothing was written"
+        )
+
+
+def _schema_comment(folder: Path, root: Path) -> list[str]:
+    """The yaml-language-server line naming `schemas/manifest.json` (relative to `folder`)
+    of the nearest folder up to the repository's root (else the project's) that has one."""
+    here, top = folder.resolve(), root.resolve()
+    top = next((up for up in (top, *top.parents) if (up / ".git").exists()), top)
+    for up in (here, *here.parents):
+        schema = up / "schemas" / "manifest.json"
+        if schema.is_file():
+            return [f"yaml-language-server: $schema={os.path.relpath(schema, here)}"]
+        if up == top:
+            break
+    return []
+
+
+async def _listing(targets: Targets) -> tuple[list[ApiSession], datetime]:
+    """Every live session that is not cancelled (finished ones too: the API cannot filter
+    on the end), and the server's time."""
+    async with connect(targets) as clients:
+        listing = await clients.coviu.list_sessions(SessionFilter())
+        return listing, await clients.coviu.server_time() or datetime.now(UTC)
+
+
+def _write_adopted(
+    folder: Path,
+    location: Location,
+    drafts: Mapping[Path, tuple[Draft, str]],
+    sessions: Mapping[str, ApiSession],
+) -> None:
+    """Stage the files, record every session in one batch under the lock, then move the
+    files into place; a failure before the end leaves neither files nor records."""
+    for path in drafts:
+        if path.exists() or path.is_symlink():
+            raise InputError(
+                f"{path}: already exists; nothing was written: move it away, or generate"
+                " into another folder"
+            )
+    made = [each for each in (folder, *folder.parents) if not each.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        staged = Staged({path: text for path, (_, text) in drafts.items()})
+    except OSError as error:
+        _remove_made(folder, made)
+        raise InputError(
+            f"{folder}: cannot write the manifests there: {error.strerror or error};"
+            " nothing was written"
+        ) from None
+    try:
+        with (
+            Inventory.open(location, create=True) as inventory,
+            _holding(inventory, IMPORT_HOLDER),
+        ):
+            _record_adopted(inventory, [each for each, _ in drafts.values()], sessions)
+    except BaseException:
+        staged.discard()
+        _remove_made(folder, made)
+        raise
+    try:
+        staged.commit()
+    except OSError as error:  # after the records: say so, never pretend nothing happened
+        staged.discard()
+        raise InputError(
+            f"{folder}: the sessions were adopted, but their manifests could not be moved"
+            f" into place ({error.strerror or error}): run `reconciler state forget` on"
+            " the new keys (`reconciler state list` shows them as adopted), then import again"
+        ) from None
+
+
+def _remove_made(folder: Path, made: Sequence[Path]) -> None:
+    """Remove the folders made for the files (`made`: those missing before), if empty."""
+    for each in (folder, *folder.parents):
+        if each not in made:
+            return
+        with suppress(OSError):
+            each.rmdir()
+
+
+def _record_adopted(
+    inventory: Inventory, drafts: Sequence[Draft], sessions: Mapping[str, ApiSession]
+) -> None:
+    records = inventory.sessions()
+    for made in drafts:
+        for record in records:
+            if made.key == record.key or made.session_id == record.session_id:
+                raise InputError(
+                    f"the inventory changed meanwhile (Session/{record.key} is now recorded,"
+                    f" for live session {record.session_id}); nothing was written: run"
+                    " `reconciler import --generate` again"
+                )
+    with inventory.writing(now=_wall()) as batch:
+        for made in drafts:
+            seen = live(sessions[made.session_id], inventory.hash_id)
+            batch.put(record_of(made.key, seen, made.participants))
+
+
 @dataclass(frozen=True)
 class Migrated:
     """What `state migrate` moved, and where."""
@@ -782,7 +1062,7 @@ async def _links(
 
 
 def _unlinkable(
-    record: SessionRecord, live: LiveSession | None, canceled: bool, now: datetime
+    record: SessionRecord, live: ApiSession | None, canceled: bool, now: datetime
 ) -> str | None:
     """Why a recorded session's live links no longer work, if they do not."""
     if canceled:

@@ -73,13 +73,16 @@ class _Read:
     problems: list[Problem] = field(default_factory=list)
 
 
-def load(paths: Sequence[Path] = (), *, limits: Limits = DEFAULT_LIMITS) -> ManifestSet:
+def load(
+    paths: Sequence[Path] = (), *, limits: Limits = DEFAULT_LIMITS, allow_empty: bool = False
+) -> ManifestSet:
     """Load every manifest under `paths` (default: the current folder) and the project config.
 
-    Raises ManifestError listing every problem found, if there is any.
+    Raises ManifestError listing every problem found, if there is any; finding no
+    manifest at all is one, unless `allow_empty`.
     """
     with _cycle_collector_paused():
-        return _load(paths, limits)
+        return _load(paths, limits, allow_empty)
 
 
 def load_config(first: Path = Path("."), *, limits: Limits = DEFAULT_LIMITS) -> ProjectConfig:
@@ -117,7 +120,7 @@ def _cycle_collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _load(paths: Sequence[Path], limits: Limits) -> ManifestSet:
+def _load(paths: Sequence[Path], limits: Limits, allow_empty: bool) -> ManifestSet:
     roots = list(paths) or [Path(".")]
     read = _Read()
     found = list(discover(roots, read.problems))
@@ -126,7 +129,7 @@ def _load(paths: Sequence[Path], limits: Limits) -> ManifestSet:
     for path in files:
         _read_file(path, limits, read)
     manifests = _validate(read)
-    if not manifests and not read.problems:
+    if not manifests and not read.problems and not allow_empty:
         where = ", ".join(str(root) for root in roots)
         message = (
             f"no manifests in the {len(files)} YAML file{'s' if len(files) != 1 else ''} found"
