@@ -18,6 +18,8 @@ from reconciler.manifests.schema import render, schemas
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "schemas"
 EXAMPLES = ROOT / "examples"
+PROJECTS = sorted(config.parent for config in EXAMPLES.rglob("reconciler.yaml"))
+"""The example manifest trees (examples/github holds workflows, not manifests)."""
 
 
 def _validator(name: str) -> jsonschema.Draft202012Validator:
@@ -53,7 +55,8 @@ def test_every_example_manifest_is_valid_for_the_published_schema() -> None:
     manifests = _validator("manifest.json")
     files = sorted(
         path
-        for path in EXAMPLES.rglob("*.y*ml")
+        for project in PROJECTS
+        for path in project.rglob("*.y*ml")
         if path.name not in ("reconciler.yaml", "reconciler.yml")
     )
     assert files, "no example manifests found"
@@ -63,7 +66,7 @@ def test_every_example_manifest_is_valid_for_the_published_schema() -> None:
             errors = [error.message for error in manifests.iter_errors(document)]
             assert not errors, f"{path}: {errors}"
             checked += 1
-    loaded = load([EXAMPLES])
+    loaded = load(PROJECTS)
     assert checked == len(loaded.manifests)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import posixpath
 from collections.abc import Sequence
 
 from reconciler.manifests import ManifestSet, Problem
@@ -63,7 +64,7 @@ def github(loaded: ManifestSet | None, problems: Sequence[Problem]) -> list[str]
     """`::error file=…,line=…,col=…,title=…::…` workflow commands, then the text summary."""
     lines = []
     for problem in problems:
-        properties = [f"file={_property(problem.path)}"]
+        properties = [f"file={_property(_repository_path(problem.path))}"]
         if problem.line:
             properties += [f"line={problem.line}", f"col={problem.column}"]
         if problem.subject:
@@ -71,6 +72,12 @@ def github(loaded: ManifestSet | None, problems: Sequence[Problem]) -> list[str]
         message = ": ".join(part for part in (problem.field, problem.message) if part)
         lines.append(f"::error {','.join(properties)}::{_data(message)}")
     return lines + text(loaded, problems)[-1:]
+
+
+def _repository_path(path: str) -> str:
+    """`path` as GitHub names the pull request's files: `./a//b.yaml` is `a/b.yaml`
+    (an annotation on a path GitHub does not know is not shown on the file)."""
+    return posixpath.normpath(path)
 
 
 def _data(value: str) -> str:

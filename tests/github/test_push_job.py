@@ -1,0 +1,193 @@
+"""The push job's own scripts: the guard that refuses an inventory on the runner, then
+plan the merged commit and apply exactly that plan, on both inventory backends."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.github.workflows import EXAMPLE_CLINIC, Runner, inputs
+from tests.postgres import postgres_url
+
+FAKE_RECONCILER = """\
+#!/bin/sh
+# Stands in for `reconciler`: prints $FAKE_OUTPUT, exits with $FAKE_EXIT.
+printf '%s\\n' "$FAKE_OUTPUT"
+exit "${FAKE_EXIT:-0}"
+"""
+
+
+def _listing(location: str) -> str:
+    """`reconciler state list --format json` as it prints it for an empty inventory."""
+    document = {
+        "version": 1,
+        "path": location,
+        "exists": False,
+        "serial": 0,
+        "lineage": None,
+        "lock": None,
+        "sessions": [],
+    }
+    return json.dumps(document, indent=2)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A clinic's repository holding the example clinic without its snapshot decision
+    (whose placeholder ids are unreconcilable), under `clinic/`."""
+    root = tmp_path / "repo"
+    shutil.copytree(EXAMPLE_CLINIC, root / "clinic", ignore=shutil.ignore_patterns(".*"))
+    shutil.rmtree(root / "clinic" / "snapshots")
+    return root
+
+
+def _runner(workspace: Path, tmp_path: Path, *, state: str = "", fake: bool = False) -> Runner:
+    temp = tmp_path / "runner-temp"
+    temp.mkdir(exist_ok=True)
+    prefix: tuple[Path, ...] = ()
+    if fake:
+        bin_dir = tmp_path / "fake-bin"
+        bin_dir.mkdir()
+        script = bin_dir / "reconciler"
+        script.write_text(FAKE_RECONCILER)
+        script.chmod(script.stat().st_mode | stat.S_IXUSR)
+        prefix = (bin_dir,)
+    values = inputs(**{"inputs.path || '.'": "clinic", "secrets.RECONCILER_STATE": state})
+    return Runner(workspace, temp, job="apply", values=values, path_prefix=prefix)
+
+
+def test_the_guard_refuses_an_inventory_on_the_runner(workspace: Path, tmp_path: Path) -> None:
+    guard = _runner(workspace, tmp_path).run("guard")
+
+    assert guard.returncode == 1
+    assert (
+        "::error title=reconciler::refusing to apply: the inventory would be"
+        " clinic/.reconciler/state.db on this runner"
+    ) in guard.stdout
+    assert not (workspace / "clinic" / ".reconciler" / "state.db").exists()
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "postgresql://ci@db.clinic.example:5432/ops?sslmode=require&schema=cardiology",
+        "postgres://ci@db.clinic.example/ops?schema=reconciler",
+    ],
+)
+def test_the_guard_accepts_a_postgresql_inventory(
+    workspace: Path, tmp_path: Path, location: str
+) -> None:
+    runner = _runner(workspace, tmp_path, fake=True)
+
+    guard = runner.run("guard", FAKE_OUTPUT=_listing(location))
+
+    assert guard.returncode == 0, guard.stdout + guard.stderr
+    assert f"inventory: {location}" in guard.stdout
+
+
+@pytest.mark.parametrize("location", ["/var/lib/reconciler/state.db", "postgresql.db"])
+def test_the_guard_refuses_every_file_inventory(
+    workspace: Path, tmp_path: Path, location: str
+) -> None:
+    runner = _runner(workspace, tmp_path, fake=True)
+
+    guard = runner.run("guard", FAKE_OUTPUT=_listing(location))
+
+    assert guard.returncode == 1
+    assert f"the inventory would be {location} on this runner" in guard.stdout
+
+
+def test_the_guard_fails_when_the_inventory_cannot_be_read(workspace: Path, tmp_path: Path) -> None:
+    runner = _runner(workspace, tmp_path, fake=True)
+
+    guard = runner.run(
+        "guard", FAKE_OUTPUT="error: cannot connect to the inventory's database", FAKE_EXIT="1"
+    )
+
+    assert guard.returncode == 1
+    assert "::error title=reconciler::cannot read the inventory" in guard.stdout
+
+
+def test_a_failed_apply_fails_the_job_and_still_shows_its_report(
+    workspace: Path, tmp_path: Path
+) -> None:
+    runner = _runner(workspace, tmp_path, fake=True)
+    runner.outputs["plan"] = {"exitcode": "2", "saved": str(tmp_path / "plan.json")}
+
+    apply = runner.run("apply", FAKE_OUTPUT="error: the plan expired", FAKE_EXIT="1")
+
+    assert apply.returncode == 1
+    assert "error: the plan expired" in apply.stdout
+    assert "error: the plan expired" in runner.summary.read_text()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """RECONCILER_STATE as the secret gives it: a file (refused by the guard, used
+    anyway below) or a fresh PostgreSQL schema (skipped without a server)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "state.db")
+        return
+    with postgres_url() as url:
+        yield url
+
+
+def test_a_merge_plans_the_commit_and_applies_exactly_that_plan(
+    workspace: Path, tmp_path: Path, shared_state: str
+) -> None:
+    runner = _runner(workspace, tmp_path, state=shared_state)
+    guard = runner.run("guard")
+    shared = shared_state.startswith(("postgresql://", "postgres://"))
+    assert guard.returncode == (0 if shared else 1), guard.stdout + guard.stderr
+    password = urlsplit(shared_state).password
+    if password:
+        assert password not in guard.stdout + guard.stderr
+
+    plan = runner.run("plan")
+    assert plan.returncode == 0, plan.stderr
+    assert plan.outputs["exitcode"] == "2"
+    saved = json.loads(Path(plan.outputs["saved"]).read_text())
+    assert saved["summary"]["create_session"] == 12
+    apply = runner.run("apply")
+    assert apply.returncode == 0, apply.stdout + apply.stderr
+    assert "Apply complete: 12 actions." in apply.stdout
+    summary = runner.summary.read_text()
+    assert summary.startswith("### reconciler plan: 12 to create.")
+    assert "Apply complete: 12 actions." in summary
+
+    again = runner.run("plan")
+    assert again.returncode == 0
+    assert again.outputs["exitcode"] == "0"
+    assert "nothing differs: nothing to apply" in again.stdout
+
+
+def test_a_merge_with_an_unreconcilable_item_warns_and_applies_the_rest(
+    workspace: Path, tmp_path: Path
+) -> None:
+    shutil.copytree(EXAMPLE_CLINIC / "snapshots", workspace / "clinic" / "snapshots")
+    runner = _runner(workspace, tmp_path, state=str(tmp_path / "state.db"))
+
+    plan = runner.run("plan")
+    apply = runner.run("apply")
+
+    assert plan.outputs["exitcode"] == "3"
+    assert "::warning title=reconciler plan::blocked or unreconcilable items" in plan.stdout
+    assert apply.returncode == 0
+    assert "Apply complete: 12 actions." in apply.stdout
+
+
+def test_a_merge_whose_plan_fails_fails_the_job(workspace: Path, tmp_path: Path) -> None:
+    (workspace / "clinic" / "sessions" / "bad.yaml").write_text("kind: Session\n")
+    runner = _runner(workspace, tmp_path, state=str(tmp_path / "state.db"))
+
+    plan = runner.run("plan")
+
+    assert plan.returncode == 1
+    assert "clinic/sessions/bad.yaml" in plan.stderr
+    assert "exitcode" not in plan.outputs

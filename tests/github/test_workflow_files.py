@@ -1,0 +1,121 @@
+"""What every workflow of the repository (and the example a clinic copies) must hold to:
+actions pinned to commits, no expression inside a shell script, least privilege."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.github.workflows import EXAMPLE_CALLER, REUSABLE, ROOT, WORKFLOW_FILES, load
+
+_USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<reference>\S+)(?P<rest>.*)$")
+_PINNED = re.compile(r"(?P<name>[\w.-]+/[\w.-]+(?:/[\w./-]+)?)@(?P<sha>[0-9a-f]{40})")
+_RELEASE_COMMENT = re.compile(r"\s+#\s+(?P<version>v\d+\.\d+\.\d+)\s*$")
+_ANY_COMMENT = re.compile(r"\s+#\s+\S.*$")
+
+
+def _uses_values(node: Any) -> Iterator[str]:
+    """Every `uses:` value in a workflow's data, at any depth."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "uses":
+                yield str(value)
+            else:
+                yield from _uses_values(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _uses_values(item)
+
+
+def _uses_lines(path: Path) -> list[tuple[int, str, str]]:
+    """(line number, reference, what follows it) for each `uses:` line of the file."""
+    found = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        match = _USES_LINE.match(line)
+        if match:
+            found.append((number, match["reference"], match["rest"]))
+    return found
+
+
+def _name(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=_name)
+def test_every_uses_is_pinned_to_a_commit_with_a_comment_naming_it(path: Path) -> None:
+    lines = _uses_lines(path)
+    assert sorted(reference for _, reference, _ in lines) == sorted(_uses_values(load(path))), (
+        f"{_name(path)}: every uses: must be on a line of its own, as `uses: X@SHA # vX.Y.Z`"
+    )
+    assert lines, f"{_name(path)} uses nothing: is it still a workflow?"
+    for number, reference, rest in lines:
+        where = f"{_name(path)}:{number}: {reference}"
+        assert _PINNED.fullmatch(reference), f"{where} is not pinned to a 40-hex commit"
+        if "/.github/workflows/" in reference:
+            assert _ANY_COMMENT.fullmatch(rest), f"{where} says nothing about the commit"
+        else:
+            assert _RELEASE_COMMENT.fullmatch(rest), f"{where} lacks its `# vX.Y.Z` release"
+
+
+def test_an_action_is_pinned_to_one_commit_and_release_everywhere() -> None:
+    pins: dict[str, set[str]] = {}
+    for path in WORKFLOW_FILES:
+        for _, reference, rest in _uses_lines(path):
+            name, _, sha = reference.partition("@")
+            pins.setdefault(name, set()).add(f"{sha}{rest.strip()}")
+    assert {name: len(found) for name, found in pins.items()} == dict.fromkeys(pins, 1), pins
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=_name)
+def test_no_expression_is_written_into_a_shell_script(path: Path) -> None:
+    """`${{ }}` in `run:` is pasted into the script before the shell reads it: an input or
+    a branch name would become code. Values reach scripts through `env:`."""
+    for job_id, job in load(path)["jobs"].items():
+        for index, spec in enumerate(job.get("steps", [])):
+            script = spec.get("run", "")
+            assert "${{" not in script, f"{_name(path)}: {job_id} step {index} expands ${{{{ }}}}"
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=_name)
+def test_every_workflow_limits_its_token(path: Path) -> None:
+    document = load(path)
+    for job_id, job in document["jobs"].items():
+        granted = job.get("permissions", document.get("permissions"))
+        assert isinstance(granted, dict), (
+            f"{_name(path)}: job {job_id} gets {granted or 'the default token'}: name each scope"
+        )
+        assert set(granted.values()) <= {"read", "write", "none"}
+
+
+def test_only_the_plan_job_may_write_and_only_its_comment() -> None:
+    jobs = load(REUSABLE)["jobs"]
+    assert jobs["plan"]["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert jobs["apply"]["permissions"] == {"contents": "read"}
+    caller = load(EXAMPLE_CALLER)
+    assert caller["permissions"] == {}
+    assert caller["jobs"]["reconcile"]["permissions"] == jobs["plan"]["permissions"]
+
+
+def test_applies_queue_and_are_never_cancelled() -> None:
+    concurrency = load(REUSABLE)["jobs"]["apply"]["concurrency"]
+    assert concurrency["cancel-in-progress"] is False
+    assert "${{ inputs.path }}" in concurrency["group"]
+
+
+def test_the_example_passes_every_input_and_secret_the_workflow_takes() -> None:
+    declared = load(REUSABLE)["on"]["workflow_call"]
+    call = load(EXAMPLE_CALLER)["jobs"]["reconcile"]
+    required = {name for name, spec in declared["inputs"].items() if spec.get("required")}
+    assert required <= set(call["with"])
+    assert set(call["with"]) <= set(declared["inputs"])
+    assert set(call["secrets"]) == set(declared["secrets"])
+    for name, value in call["secrets"].items():
+        assert value == f"${{{{ secrets.{name} }}}}"
+    workflow_sha = call["uses"].rpartition("@")[2]
+    assert call["with"]["install"].endswith(f"@{workflow_sha}"), (
+        "the example installs the reconciler of the commit whose workflow it calls"
+    )
