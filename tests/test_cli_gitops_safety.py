@@ -280,3 +280,17 @@ def test_apply_refuses_only_beside_a_saved_plan(tree: Path) -> None:
 
     assert run.code == 1
     assert "a saved plan is applied alone" in run.err
+
+
+def test_drift_keeps_to_only_and_refuses_a_target_that_matches_nothing(tree: Path) -> None:
+    write(session("first"), session("second"))
+    assert apply().code == 0
+
+    narrowed = reconciler("drift", "--only", "Session/first")
+    typo = reconciler("drift", "--only", "Session/frist")
+
+    assert narrowed.code == 0, narrowed.err
+    assert "(1 session(s) checked)" in narrowed.out
+    assert "(2 session(s) checked)" in reconciler("drift").out
+    assert typo.code == 1
+    assert "--only Session/frist: no manifest under these PATHs" in typo.err
