@@ -22,6 +22,7 @@ from reconciler.manifests.models import Session
 from reconciler.manifests.scalars import NUMBER_START, STR, WORDS, number
 
 _TIMES = ("start_time", "end_time")
+_LINE_BREAKS = "\x85\u2028\u2029"
 
 
 class _Time(str):
@@ -35,6 +36,10 @@ class _Representer(RoundTripRepresenter):
         """Text the loader would type otherwise (`no` is text, `007` a number, `` null)
         is quoted; the rest as ruamel.yaml sees fit."""
         text = str(data)
+        if any(char in _LINE_BREAKS or not char.isprintable() for char in text):
+            # Escaped (`\N`, `\L`, `\t`): the loader refuses a file that holds a line
+            # break other than \n, or a control character, as it stands.
+            return self.represent_scalar(STR, text, style='"')
         typed = text in WORDS or (text[:1] in NUMBER_START and number(text) is not None)
         return self.represent_scalar(STR, text, style="'" if typed else None)
 
