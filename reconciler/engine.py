@@ -596,6 +596,7 @@ def import_session(
     ):
         if _recorded_already(inventory.sessions(), key, session_id):
             return Imported(key, session_id, str(run.state), already=True)
+        _refuse_pending(inventory)
         seen = live(found, inventory.hash_id)
         record = record_of(key, seen, matching.adopted)
         with inventory.writing(now=_wall()) as batch:
@@ -615,6 +616,19 @@ def import_session(
         ),
         plan=make_plan(only, (record,), observed, now=now, inventory_serial=serial),
     )
+
+
+def _refuse_pending(inventory: Inventory) -> None:
+    """Refuse to adopt while an interrupted apply's writes are unresolved: a create it may
+    have made looks like a session nobody manages, and adopting it under another name
+    would let the next plan conclude the create never happened, and make it again."""
+    pending = inventory.pending()
+    if pending:
+        raise AdoptionError(
+            f"{inventory.location}: an interrupted apply left {len(pending)} write(s)"
+            " unresolved in the journal; nothing was written: run `reconciler plan` (or"
+            " `reconciler apply`) first, which resolves them, then import again"
+        )
 
 
 def _recorded_already(records: Sequence[SessionRecord], key: str, session_id: str) -> bool:
@@ -808,6 +822,7 @@ def _remove_made(folder: Path, made: Sequence[Path]) -> None:
 def _record_adopted(
     inventory: Inventory, drafts: Sequence[Draft], sessions: Mapping[str, ApiSession]
 ) -> None:
+    _refuse_pending(inventory)
     records = inventory.sessions()
     for made in drafts:
         for record in records:

@@ -105,6 +105,11 @@ def statuses() -> dict[str, str]:
     return {row["key"]: row["status"] for row in document["sessions"]}
 
 
+def stored() -> bytes:
+    """The inventory's bytes (with its WAL): what import recorded, at rest."""
+    return b"".join(path.read_bytes() for path in Path(".reconciler").glob("state.db*"))
+
+
 def import_(*args: str) -> Run:
     return reconciler("import", *args)
 
@@ -182,7 +187,9 @@ def test_generate_writes_manifests_that_plan_no_change_and_adopts_them(tree: Pat
     texts = [(tree / "imported" / name).read_text() for name in written]
     for live in (cardiology, odd, running):
         count = 2 * len(live.participants)
-        assert_no_capability(live, run.out, run.err, plan.out, again.out, *texts, count=count)
+        assert_no_capability(
+            live, run.out, run.err, plan.out, again.out, *texts, stored(), count=count
+        )
     assert running.session_id in run.out
 
 
@@ -339,7 +346,7 @@ def test_import_adopts_the_participants_matched_by_display_name_and_state(tree: 
         ("update_participant", "Session/physio/participants/dr-marsh"),
         ("add_participant", "Session/physio/participants/nurse"),
     ]
-    assert_no_capability(live, run.out, run.err, plan.out, count=10)
+    assert_no_capability(live, run.out, run.err, plan.out, stored(), count=10)
 
 
 def test_import_then_apply_records_the_manifest_and_the_next_plan_is_empty(tree: Path) -> None:
@@ -444,3 +451,45 @@ def test_import_needs_a_name_and_an_id(tree: Path) -> None:
     assert run.code == 1
     assert "give Session/NAME and the live SESSION_ID" in run.err
     assert inventory_now() is None
+
+
+def _killed_create(name: str) -> None:
+    """What a killed apply leaves: the create of Session/NAME sent (the session exists
+    live) and its journal entry pending, with no record yet."""
+    with Inventory.open(STATE) as inventory:
+        record = inventory.session(name)
+        assert record is not None
+        assert record.applied is not None
+        with inventory.writing(now=CLOCK) as batch:
+            batch.forget(name)
+            batch.intend(
+                run="killed",
+                target=f"Session/{name}",
+                kind="create_session",
+                intent={"session": record.applied.to_json()},
+            )
+
+
+@pytest.mark.parametrize("form", ["generate", "one"])
+def test_import_waits_for_an_interrupted_apply_to_be_resolved(tree: Path, form: str) -> None:
+    write(session("physio", people=[PATIENT]), session("other", TUESDAY))
+    assert reconciler("apply", "--auto-approve").code == 0
+    live_id = json.loads(reconciler("state", "show", "physio", "--format", "json").out)[
+        "session_id"
+    ]
+    _killed_create("physio")
+    write(session("physio", people=[PATIENT]), session("other", TUESDAY), session("spare"))
+    before = inventory_now()
+
+    args = ["--generate", "imported"] if form == "generate" else ["spare", live_id]
+    run = import_(*args)
+
+    # Adopting the session the killed create made, under another name, would let the
+    # next plan conclude the create never happened and make it a second time.
+    assert run.code == 1
+    assert "an interrupted apply left 1 write(s) unresolved" in run.err
+    assert inventory_now() == before
+    assert not (tree / "imported").exists()
+    replanned = reconciler("plan")
+    assert "recovered" in replanned.err
+    assert "+ create Session/physio" not in replanned.out
