@@ -231,7 +231,8 @@ class _PlanUsageError(click.UsageError):
     "--detailed-exitcode",
     is_flag=True,
     help="Exit 2 if there are changes to apply, 3 if anything is blocked or"
-    " unreconcilable (3 wins), 0 if nothing differs.",
+    " unreconcilable or the plan cancels more than the cancel budget (3 wins), 0 if"
+    " nothing differs.",
 )
 @_selector_option(
     "Plan only manifests whose labels match (repeat, or comma-separate: all must match)."
@@ -299,7 +300,8 @@ def plan_command(
         colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         text = show.as_text(planned.plan, where=said, colour=colour, budget=planned.max_cancels)
         click.echo(text, nl=False)
-    sys.exit(planned.plan.exit_code() if detailed_exitcode else 0)
+    code = planned.plan.exit_code(max_cancels=planned.max_cancels)
+    sys.exit(code if detailed_exitcode else 0)
 
 
 def _tell_recovery(recovered: Sequence[Recovered], busy: LockInfo | None) -> None:

@@ -140,6 +140,8 @@ def test_apply_refuses_more_cancels_than_the_budget_and_applies_nothing(tree: Pa
     refused = apply("--max-cancels", "3")
 
     assert "Warning: this plan cancels 4 sessions and participants" in shown.out
+    assert plan("--max-cancels", "3", "--detailed-exitcode").code == 3  # a check fails
+    assert plan("--max-cancels", "4", "--detailed-exitcode").code == 2
     assert refused.code == 1
     assert "more than the cancel budget of 3" in refused.err
     assert "--allow-mass-cancel" in refused.err

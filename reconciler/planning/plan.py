@@ -223,9 +223,10 @@ class Plan:
     def has_problems(self) -> bool:
         return bool(self.blocked or self.unreconcilable)
 
-    def exit_code(self) -> int:
-        """For `--detailed-exitcode`: 3 blocked or unreconcilable (wins), 2 changes, 0."""
-        if self.has_problems:
+    def exit_code(self, *, max_cancels: int | None = None) -> int:
+        """For `--detailed-exitcode`: 3 blocked or unreconcilable, or more cancels than
+        `max_cancels` (apply refuses such a plan; 3 wins), 2 changes, 0."""
+        if self.has_problems or (max_cancels is not None and self.cancels > max_cancels):
             return 3
         return 2 if self.has_changes else 0
 
