@@ -35,7 +35,6 @@ from reconciler.clients import (
     NotFoundError,
     Probe,
     SessionCanceledError,
-    SessionFilter,
     Targets,
     Tuning,
     Urls,
@@ -97,6 +96,10 @@ reconciler.yaml), else under the folder the command runs from."""
 STATE_VARIABLE = "RECONCILER_STATE"
 DEFAULT_MAX_CANCELS = 10
 """The cancel budget when neither --max-cancels nor reconciler.yaml sets one."""
+UNMANAGED_LOOKBACK = timedelta(days=1)
+"""How far back `drift` and `import --generate` list live sessions for unmanaged ones:
+those that started up to a day ago and still run are among them; a longer one that
+started earlier is not (the whole history is never read)."""
 
 
 class StateLocationError(InputError):
@@ -703,7 +706,7 @@ def generate_imports(
     location = state_path(paths, flag=state, environ=environ, project=project)
     with Inventory.open(location) as inventory:
         records, hash_id = inventory.sessions(), inventory.hash_id
-    listing, now = asyncio.run(_listing(targets))
+    listing, now = asyncio.run(_unrecorded(targets, records))
     taken = {item.manifest.metadata.name for item in loaded.manifests} | {r.key for r in records}
     comments = _schema_comment(folder, project.root)
     drafts: dict[Path, tuple[Draft, str]] = {}
@@ -757,12 +760,15 @@ def _schema_comment(folder: Path, root: Path) -> list[str]:
     return []
 
 
-async def _listing(targets: Targets) -> tuple[list[ApiSession], datetime]:
-    """Every live session that is not cancelled (finished ones too: the API cannot filter
-    on the end), and the server's time."""
+async def _unrecorded(
+    targets: Targets, records: Sequence[SessionRecord]
+) -> tuple[tuple[ApiSession, ...], datetime]:
+    """The live sessions no record names, listed from a day before now (as drift lists
+    them: not the whole history), and the server's time."""
     async with connect(targets) as clients:
-        listing = await clients.coviu.list_sessions(SessionFilter())
-        return listing, await clients.coviu.server_time() or datetime.now(UTC)
+        now = await clients.coviu.server_time() or datetime.now(UTC)
+        reading = await read_sessions(clients, records, now=now, since=now - UNMANAGED_LOOKBACK)
+    return reading.unrecorded, now
 
 
 def _write_adopted(
@@ -966,11 +972,6 @@ def _abandoned(lock: LockInfo) -> bool:
 def _wall() -> datetime:
     """The local clock: only for when the journal and records were written."""
     return datetime.now(UTC)
-
-
-UNMANAGED_LOOKBACK = timedelta(days=1)
-"""How far back `drift` lists live sessions for unmanaged ones: those that started up to
-a day ago and still run are listed; a longer one that started earlier is not."""
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from reconciler.planning import (
     optional_text,
     worth_reading,
 )
+from reconciler.planning.adopt import unmanaged_sessions
 
 HashId = Callable[[str], str]
 
@@ -58,8 +59,8 @@ async def observe(
 ) -> Observation:
     """What the planner needs to know of the live APIs at `now` to plan `desired`.
 
-    `unmanaged_since`: also keep the unmanaged sessions themselves (not only their count),
-    listing from no later than this instant, so that sessions running now are among them.
+    `unmanaged_since`: list from no later than this instant, so that the unmanaged
+    sessions running now are among them (drift lists them; a plan only counts them).
     """
     before = clients.coviu.requests + clients.auvious.requests
     also = worth_reading(desired, records, now)
@@ -70,14 +71,15 @@ async def observe(
             )
             snapshots = group.create_task(_snapshots(clients, approvals))
     reading = sessions.result()
-    kept = reading.unmanaged if unmanaged_since is not None else ()
+    unrecorded = (live(session, hash_id) for session in reading.unrecorded)
+    unmanaged = unmanaged_sessions(unrecorded, records, now)
     return Observation(
         sessions={
             session_id: live(session, hash_id) for session_id, session in reading.found.items()
         },
         canceled=frozenset(reading.canceled),
-        unmanaged=len(reading.unmanaged),
-        unmanaged_sessions=tuple(live(session, hash_id) for session in kept),
+        unmanaged=len(unmanaged),
+        unmanaged_sessions=unmanaged,
         snapshots=snapshots.result(),
         requests=clients.coviu.requests + clients.auvious.requests - before,
     )
@@ -92,9 +94,9 @@ class Reading:
     """The active records' sessions (and those asked for besides), by id, if they exist."""
     canceled: set[str]
     """Ids of those that answered as cancelled."""
-    unmanaged: tuple[ApiSession, ...]
-    """Sessions of the listing that no record names and that are not cancelled or finished:
-    a fact about the live world, whatever window the records make the listing."""
+    unrecorded: tuple[ApiSession, ...]
+    """Sessions of the listing that no record names (`planning.unmanaged_sessions` says
+    which of them a plan could be about)."""
 
 
 async def read_sessions(
@@ -115,13 +117,7 @@ async def read_sessions(
     listing = await clients.coviu.list_sessions(where)
     wanted = {record.session_id for record in active} | also
     found = {session.session_id: session for session in listing if session.session_id in wanted}
-    unmanaged = tuple(
-        session
-        for session in listing
-        if session.session_id not in recorded
-        and session.canceled_at is None
-        and session.end_time > now
-    )
+    unrecorded = tuple(session for session in listing if session.session_id not in recorded)
     canceled = {session_id for session_id, session in found.items() if session.canceled_at}
     for session_id in sorted(wanted - found.keys()):
         try:
@@ -132,7 +128,7 @@ async def read_sessions(
             canceled.add(session_id)
         except NotFoundError:
             pass  # gone: the planner reports it
-    return Reading(found, canceled, unmanaged)
+    return Reading(found, canceled, unrecorded)
 
 
 async def _snapshots(

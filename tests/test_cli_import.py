@@ -493,3 +493,18 @@ def test_import_waits_for_an_interrupted_apply_to_be_resolved(tree: Path, form: 
     replanned = reconciler("plan")
     assert "recovered" in replanned.err
     assert "+ create Session/physio" not in replanned.out
+
+
+def test_generate_lists_from_a_day_back_not_the_whole_history(tree: Path) -> None:
+    long_stay = made_by_hand("Long stay", CLOCK + timedelta(hours=1), minutes=5 * 24 * 60)
+    recent = made_by_hand("Ward round", CLOCK + timedelta(days=2), minutes=24 * 60)
+    # Both run now: the ward round started 12 hours ago, the long stay over two days ago.
+    move_clock(EMULATOR_DB, to=CLOCK + timedelta(days=2, hours=12))
+
+    run = import_("--generate", "imported")
+
+    assert run.code == 0, run.err
+    assert files_in(tree / "imported") == ["ward-round-2026-12-05-2200.yaml"]
+    written = (tree / "imported" / "ward-round-2026-12-05-2200.yaml").read_text()
+    assert recent.session_id in written
+    assert long_stay.session_id not in written

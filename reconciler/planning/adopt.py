@@ -122,14 +122,15 @@ def unmanaged_sessions(
     sessions: Iterable[LiveSession], records: Sequence[SessionRecord], now: datetime
 ) -> tuple[LiveSession, ...]:
     """Live sessions a plan could be about (not cancelled, not finished at `now`) that no
-    record names, soonest first (sessions starting together: in the order given)."""
+    record names, soonest first (sessions starting together: by id). The one rule of
+    what "unmanaged" means, for plan's count, drift's list and import's choice."""
     recorded = {record.session_id for record in records}
     found = [
         session
         for session in sessions
         if session.session_id not in recorded and not session.canceled and session.end > now
     ]
-    return tuple(sorted(found, key=lambda session: session.start))
+    return tuple(sorted(found, key=lambda session: (session.start, session.session_id)))
 
 
 @dataclass(frozen=True)

@@ -162,11 +162,10 @@ def find_drift(
             continue
         checked += 1
         items += _session(record, manifest, observation, upcoming)
-    unmanaged = sorted(observation.unmanaged_sessions, key=lambda s: (s.start, s.session_id))
     return Drift(
         checked_at=now,
         items=tuple(items),
-        unmanaged=tuple(unmanaged),
+        unmanaged=observation.unmanaged_sessions,
         checked=checked,
         history=history,
         zone=plan.zone,
