@@ -316,7 +316,7 @@ async def _make(clients: Clients, run: _Run, inventory: Inventory, at: datetime 
     serial, records = inventory.snapshot()
     _refuse_unmatched(run, records)
     # The one reading of time: the server's clock (local only if it sends none).
-    now = at or await clients.coviu.server_time() or datetime.now(UTC)
+    now = at or await _server_clock(clients)
     observation = await observe(
         clients,
         records,
@@ -543,6 +543,12 @@ async def _executing(
     return results
 
 
+async def _server_clock(clients: Clients) -> datetime:
+    """The server's time, from the latest answer's Date (the local clock only if it sends
+    none): the one reading of time a command makes."""
+    return await clients.coviu.server_time() or datetime.now(UTC)
+
+
 async def _server_now(clients: Clients) -> datetime:
     """The server's time now: a fresh answer's Date (a confirmation may have taken long)."""
     probe = await clients.coviu.probe()
@@ -666,7 +672,7 @@ async def _adoptable(targets: Targets, session_id: str) -> tuple[ApiSession, dat
                 f"live session {session_id}: Coviu ({targets.coviu_url}) has no such session"
                 " for these credentials; nothing was written"
             ) from None
-        now = await clients.coviu.server_time() or datetime.now(UTC)
+        now = await _server_clock(clients)
     if found is None or found.canceled_at is not None:
         raise AdoptionError(
             f"live session {session_id} was cancelled, and a cancelled session never comes"
@@ -766,7 +772,7 @@ async def _unrecorded(
     """The live sessions no record names, listed from a day before now (as drift lists
     them: not the whole history), and the server's time."""
     async with connect(targets) as clients:
-        now = await clients.coviu.server_time() or datetime.now(UTC)
+        now = await _server_clock(clients)
         reading = await read_sessions(clients, records, now=now, since=now - UNMANAGED_LOOKBACK)
     return reading.unrecorded, now
 
@@ -998,7 +1004,7 @@ def drift(
     drift` shows. Never writes the inventory, and never resolves its journal."""
     run = _prepare(paths, flags=flags, state=state, selection=selection, environ=environ)
     with Inventory.open(run.state) as inventory:
-        pending = len(inventory.pending()) if inventory.exists else 0
+        pending = len(inventory.pending())
         found = asyncio.run(_drift(run, inventory))
     return Drifted(found, run.targets, run.state, pending)
 
@@ -1007,15 +1013,15 @@ async def _drift(run: _Run, inventory: Inventory) -> Drift:
     _, records = inventory.snapshot()
     _refuse_unmatched(run, records)
     async with connect(run.targets) as clients:
-        # The one reading of time: the server's clock (local only if it sends none).
-        now = await clients.coviu.server_time() or datetime.now(UTC)
+        now = await _server_clock(clients)
+        # Not `desired=`: finished sessions whose manifest changed are history to drift,
+        # so reading them live (as a plan does) would be wasted.
         observation = await observe(
             clients,
             records,
             (),
             now=now,
             hash_id=inventory.hash_id,
-            desired=run.desired.sessions,
             unmanaged_since=now - UNMANAGED_LOOKBACK,
         )
     return replace(find_drift(run.desired, records, observation, now=now), paths=run.paths)
@@ -1029,7 +1035,6 @@ class Linked:
     left_out: tuple[str, ...]
     """Why active sessions of the project have no links here (cancelled or gone live)."""
     targets: Targets
-    state: Location
     checked_at: datetime
 
 
@@ -1052,7 +1057,7 @@ def entry_links(
     location = state_path([], flag=state, environ=environ, project=project)
     with Inventory.open(location) as inventory:
         found, left_out, now = asyncio.run(_links(targets, inventory, keys, chosen))
-    return Linked(found, left_out, targets, location, now)
+    return Linked(found, left_out, targets, now)
 
 
 async def _links(
@@ -1060,8 +1065,10 @@ async def _links(
 ) -> tuple[tuple[EntryLink, ...], tuple[str, ...], datetime]:
     records = inventory.sessions()
     async with connect(targets) as clients:
-        now = await clients.coviu.server_time() or datetime.now(UTC)
+        now = await _server_clock(clients)
         chosen = _linkable(records, keys, selector, now, inventory.location)
+        if not chosen:
+            return (), (), now  # nothing to read
         reading = await read_sessions(clients, chosen, now=now)
     found: list[EntryLink] = []
     problems: list[str] = []

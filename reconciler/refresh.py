@@ -43,6 +43,7 @@ from reconciler.planning import (
     worth_reading,
 )
 from reconciler.planning.adopt import unmanaged_sessions
+from reconciler.planning.times import shown_in
 
 HashId = Callable[[str], str]
 
@@ -221,10 +222,10 @@ def links(record: SessionRecord, session: ApiSession, hash_id: HashId) -> tuple[
     by_hash = {
         hash_id(found.participant_id.get_secret_value()): found
         for found in session.participants
-        if not found.removed and found.entry_url is not None
+        if not found.removed
     }
     zone = record.applied.start.tzinfo if record.applied is not None else None
-    start = session.start_time.astimezone(zone) if zone is not None else session.start_time
+    start = shown_in(session.start_time, zone)
     paired = [(entry.name, by_hash.get(entry.id_hash)) for entry in record.participants]
     return tuple(
         EntryLink(

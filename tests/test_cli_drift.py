@@ -398,3 +398,35 @@ def test_drift_and_plan_never_show_a_participant_id_or_entry_url(tree: Path) -> 
     seen = "\n".join(run.out + run.err for run in runs)
     assert_no_capability(live, seen, count=4)
     assert JWT_HEADER not in seen
+
+
+def test_an_adopted_session_renamed_by_hand_is_compared_with_its_manifest(tree: Path) -> None:
+    write(consult())
+    start = MONDAY
+    draft = SessionDraft(
+        session_name="Cardiology review",
+        start_time=start,
+        end_time=start + timedelta(minutes=30),
+        participants=(),
+    )
+    made = with_clients(lambda clients: clients.coviu.create_session(draft))
+    assert reconciler("import", "Session/consult", made.session_id).code == 0
+    rename(made.session_id, "Renamed by hand")
+
+    run = drift("--detailed-exitcode")
+
+    assert run.code == 2, run.out
+    assert (
+        "differs from its manifest (adopted by import, not applied since: manifest → live)"
+        in run.out
+    )
+    assert 'session_name: "Cardiology review" → "Renamed by hand"' in run.out
+
+
+def test_the_json_scope_names_the_only_targets(tree: Path) -> None:
+    applied(consult(), skin())
+
+    document = json.loads(drift("--format", "json", "--only", "Session/skin").out)
+
+    assert document["scope"]["only"] == ["Session/skin"]
+    assert document["summary"]["sessions_checked"] == 1

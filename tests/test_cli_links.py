@@ -11,6 +11,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
@@ -241,3 +242,22 @@ def test_links_write_nothing(tree: Path) -> None:
 
     after = {path: path.read_bytes() for path in (tree / ".reconciler").glob("state.db*")}
     assert after == before
+
+
+def test_path_finds_the_project_from_another_folder(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    applied()
+    consult = urls(live("consult"))
+    elsewhere = tree.parent / f"{tree.name}-elsewhere"  # outside the project
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    found = links("Session/consult", "--path", str(tree), "--format", "json")
+    here = links("Session/consult")
+
+    assert found.code == 0, found.err
+    shown = {row["display_name"]: row["entry_url"] for row in json.loads(found.out)["links"]}
+    assert shown == consult
+    assert here.code == 1  # from elsewhere, without --path: no inventory records it
+    assert "Session/consult: not recorded in the inventory" in here.err

@@ -22,7 +22,7 @@ from reconciler.planning.drift import (
     find_drift,
 )
 from reconciler.planning.fingerprint import of_participant, of_session, of_snapshot
-from reconciler.planning.ownership import in_scope, labelled, owns, unmatched_selection
+from reconciler.planning.ownership import labelled, unmatched_selection
 from reconciler.planning.plan import (
     PLAN_FORMAT,
     PLAN_VERSION,
@@ -81,14 +81,12 @@ __all__ = [
     "Status",
     "desired_state",
     "find_drift",
-    "in_scope",
     "labelled",
     "make_plan",
     "of_participant",
     "of_session",
     "of_snapshot",
     "optional_text",
-    "owns",
     "parse_only",
     "parse_selector",
     "phase_of",

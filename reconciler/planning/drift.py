@@ -96,8 +96,9 @@ class DriftItem:
     display_name: str | None = None
     """A participant added by hand: shown by display name and role, never by id."""
     role: str | None = None
-    starts_at: datetime | None = None
-    """When the session starts, in the manifest's offset: the order, and how times show."""
+    starts_at: datetime
+    """When the session starts (live, else as recorded), in the manifest's offset: the
+    order of items, and how times show."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ class Drift:
     zone: tzinfo | None = None
     paths: tuple[str, ...] = ()
     selector: dict[str, str] = field(default_factory=dict)
+    only: tuple[str, ...] = ()
+    """The --only targets the check was narrowed to, sorted."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -162,6 +165,9 @@ def find_drift(
             continue
         checked += 1
         items += _session(record, manifest, observation, upcoming)
+    # In the order of the starts they show (live, if moved by hand); stable, so each
+    # session's items stay together and in their order.
+    items.sort(key=lambda item: (item.starts_at, item.session_id))
     return Drift(
         checked_at=now,
         items=tuple(items),
@@ -170,6 +176,7 @@ def find_drift(
         history=history,
         zone=plan.zone,
         selector=dict(desired.selector),
+        only=plan.only,
     )
 
 
@@ -181,7 +188,6 @@ class _Context:
     manifest: DesiredSession | None
     baseline: DesiredSession
     upcoming: Upcoming
-    zone: tzinfo | None
     starts_at: datetime
 
     @property
@@ -213,7 +219,7 @@ def _session(
     zone = baseline.start.tzinfo
     live = observation.sessions.get(record.session_id)
     start = (live.start if live is not None else record.start).astimezone(zone)
-    context = _Context(record, manifest, baseline, upcoming, zone, start)
+    context = _Context(record, manifest, baseline, upcoming, start)
     if _canceled(record, observation):
         yield context.item(DriftKind.SESSION_CANCELED, upcoming.canceled())
     elif live is None:

@@ -50,7 +50,7 @@ def in_scope(desired: Desired, record: SessionRecord) -> bool:
 def unmatched_selection(desired: Desired, records: Sequence[SessionRecord]) -> tuple[str, ...]:
     """What `--selector` and `--only` asked for that matches nothing: no manifest read,
     and no recorded session this run owns. One message each; empty when all match."""
-    selected = {f"Session/{session.key}" for session in desired.sessions}
+    selected = {f"Session/{key}" for key in desired.selected}
     selected |= {f"SnapshotApproval/{approval.key}" for approval in desired.approvals}
     selected |= {f"Session/{r.key}" for r in records if owned_and_removed(desired, r)}
     problems = [

@@ -93,7 +93,7 @@ def _object(items: Sequence[DriftItem]) -> list[str]:
     else:
         head += f": {_HEADS[first.kind]} (last applied → live)"
     lines = [head]
-    zone = first.starts_at.tzinfo if first.starts_at is not None else None
+    zone = first.starts_at.tzinfo
     for item in items:
         change = f"    {item.field}: {_value(item.applied, zone)} → {_value(item.live, zone)}"
         if item.compared_with == "applied" and item.manifest not in (item.applied, item.live):
@@ -137,7 +137,11 @@ def document(drift: Drift, *, targets: dict[str, str]) -> dict[str, Any]:
         "format": DRIFT_FORMAT,
         "version": DRIFT_VERSION,
         "checked_at": write_instant(drift.checked_at),
-        "scope": {"paths": list(drift.paths), "selector": dict(sorted(drift.selector.items()))},
+        "scope": {
+            "paths": list(drift.paths),
+            "selector": dict(sorted(drift.selector.items())),
+            "only": list(drift.only),
+        },
         "targets": {"coviu": targets["coviu"], "auvious": targets["auvious"]},
         "summary": {
             "sessions_checked": drift.checked,
