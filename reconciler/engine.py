@@ -585,8 +585,9 @@ def import_session(
     live participant matches by display name and state. Nothing is created before every
     check has passed."""
     key = session_key(target)
-    run = _prepare(paths, flags=flags, state=state, selection=Selection(), environ=environ)
-    desired = next((each for each in run.desired.sessions if each.key == key), None)
+    only = Selection(only=(f"Session/{key}",))
+    run = _prepare(paths, flags=flags, state=state, selection=only, environ=environ)
+    desired = run.desired.sessions[0] if run.desired.sessions else None
     if desired is None:
         raise AdoptionError(
             f"Session/{key}: no manifest under {', '.join(run.paths) or '.'} declares it:"
@@ -611,7 +612,6 @@ def import_session(
         with inventory.writing(now=_wall()) as batch:
             batch.put(record)
         serial = inventory.serial
-    only = replace(run.desired, sessions=(desired,), approvals=())
     observed = Observation(sessions={session_id: seen})
     return Imported(
         key,
@@ -623,7 +623,7 @@ def import_session(
             (seen.participants[index].display_name, seen.participants[index].role)
             for index in matching.unmanaged
         ),
-        plan=make_plan(only, (record,), observed, now=now, inventory_serial=serial),
+        plan=make_plan(run.desired, (record,), observed, now=now, inventory_serial=serial),
     )
 
 
@@ -719,10 +719,13 @@ def generate_imports(
     skipped: list[Skipped] = []
     for session in unmanaged_sessions((live(s, hash_id) for s in listing), records, now):
         made = draft(session, taken=taken, zone=zone, labels=labels)
-        text = made if isinstance(made, Skipped) else _text(made, session, now, comments)
+        if isinstance(made, Skipped):
+            skipped.append(made)
+            continue
+        text = _text(made, session, now, comments)
         if isinstance(text, Skipped):
             skipped.append(text)
-        elif isinstance(made, Draft):
+        else:
             drafts[folder / f"{made.key}.yaml"] = (made, text)
     if drafts:
         _write_adopted(folder, location, drafts, {s.session_id: s for s in listing})

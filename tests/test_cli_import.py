@@ -508,3 +508,18 @@ def test_generate_lists_from_a_day_back_not_the_whole_history(tree: Path) -> Non
     written = (tree / "imported" / "ward-round-2026-12-05-2200.yaml").read_text()
     assert recent.session_id in written
     assert long_stay.session_id not in written
+
+
+def test_import_one_while_an_apply_holds_the_lock_writes_nothing(tree: Path) -> None:
+    write(session("managed", TUESDAY), session("physio", people=[PATIENT]))
+    assert reconciler("apply", "--auto-approve", "--only", "Session/managed").code == 0
+    live = made_by_hand("Follow-up", people=[person_of(PATIENT)])
+    with Inventory.open(STATE) as inventory:
+        inventory.lock("reconciler apply", 4242, "another-host", CLOCK)
+    before = inventory_now()
+
+    run = import_("Session/physio", live.session_id)
+
+    assert run.code == 1
+    assert "locked by reconciler apply" in run.err
+    assert inventory_now() == before

@@ -10,8 +10,7 @@ position in the session, so the caller hashes their ids with the inventory it wr
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
@@ -20,12 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from reconciler.errors import InputError
 from reconciler.manifests import API_VERSION
-from reconciler.manifests.fields import (
-    LABEL_KEY_PATTERN,
-    LABEL_VALUE_PATTERN,
-    PATTERN_MESSAGES,
-    WebUrl,
-)
+from reconciler.manifests.fields import PATTERN_MESSAGES, Labels, WebUrl
 from reconciler.planning.naming import participant_name, session_name
 from reconciler.planning.state import (
     DesiredParticipant,
@@ -37,6 +31,7 @@ from reconciler.planning.state import (
 from reconciler.planning.times import write_instant
 
 _WEB_URL: TypeAdapter[str] = TypeAdapter(WebUrl)
+_LABELS: TypeAdapter[dict[str, str]] = TypeAdapter(Labels)
 
 
 class AdoptionError(InputError):
@@ -62,6 +57,7 @@ def match_participants(
     display name and state; refuse when several are alike (which one is theirs?)."""
     present = [index for index, found in enumerate(live) if not found.removed]
     claimed: dict[int, str] = {}
+    adopted: list[tuple[str, int]] = []  # in the manifest's order, as apply records them
     missing: list[str] = []
     for participant in desired:
         alike = [index for index in present if _alike(participant, live[index])]
@@ -82,15 +78,9 @@ def match_participants(
             )
         else:
             claimed[alike[0]] = participant.name
-    # In the manifest's order, as apply records participants.
-    adopted = tuple((name, index) for index, name in sorted(claimed.items(), key=_order(desired)))
+            adopted.append((participant.name, alike[0]))
     unmanaged = tuple(index for index in present if index not in claimed)
-    return Matching(adopted=adopted, missing=tuple(missing), unmanaged=unmanaged)
-
-
-def _order(desired: Sequence[DesiredParticipant]) -> Callable[[tuple[int, str]], int]:
-    position = {participant.name: number for number, participant in enumerate(desired)}
-    return lambda pair: position[pair[1]]
+    return Matching(adopted=tuple(adopted), missing=tuple(missing), unmanaged=unmanaged)
 
 
 def _alike(desired: DesiredParticipant, live: LiveParticipant) -> bool:
@@ -108,13 +98,15 @@ def label_selector(selector: Mapping[str, str]) -> dict[str, str]:
     """`--selector` pairs as labels for every generated manifest, so that the same
     selector picks exactly them out; refused if a manifest could not carry them."""
     for key, value in selector.items():
-        checks = ((key, LABEL_KEY_PATTERN, 317), (value, LABEL_VALUE_PATTERN, 63))
-        for text, pattern, limit in checks:
-            if len(text) > limit or not re.fullmatch(pattern, text):
-                raise AdoptionError(
-                    f"--selector {key}={value}: not a label a manifest can carry:"
-                    f" {PATTERN_MESSAGES[pattern]}"
-                )
+        try:
+            _LABELS.validate_python({key: value})  # the manifests' own label type
+        except ValidationError as error:
+            problem = error.errors()[0]
+            pattern = str((problem.get("ctx") or {}).get("pattern"))
+            raise AdoptionError(
+                f"--selector {key}={value}: not a label a manifest can carry:"
+                f" {PATTERN_MESSAGES.get(pattern, problem['msg'])}"
+            ) from None
     return dict(sorted(selector.items()))
 
 
@@ -122,7 +114,7 @@ def unmanaged_sessions(
     sessions: Iterable[LiveSession], records: Sequence[SessionRecord], now: datetime
 ) -> tuple[LiveSession, ...]:
     """Live sessions a plan could be about (not cancelled, not finished at `now`) that no
-    record names, soonest first (sessions starting together: by id). The one rule of
+    record names, soonest first (sessions starting together: as listed). The one rule of
     what "unmanaged" means, for plan's count, drift's list and import's choice."""
     recorded = {record.session_id for record in records}
     found = [
@@ -130,7 +122,7 @@ def unmanaged_sessions(
         for session in sessions
         if session.session_id not in recorded and not session.canceled and session.end > now
     ]
-    return tuple(sorted(found, key=lambda session: (session.start, session.session_id)))
+    return tuple(sorted(found, key=lambda session: session.start))
 
 
 @dataclass(frozen=True)

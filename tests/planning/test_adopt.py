@@ -305,3 +305,26 @@ def test_a_drafted_manifest_reads_back_and_plans_no_change(
     assert isinstance(text, str), text
     assert text.startswith("# a comment\n")
     assert len(made.participants) == len(people)
+
+
+def test_a_draft_that_would_change_its_session_is_skipped_not_written() -> None:
+    session = live_session(session_name="Ward round")
+    made = draft(session, taken=set(), zone=SYDNEY, labels={})
+    assert isinstance(made, Draft)
+    moved = {**made.document, "spec": {**made.document["spec"], "session_name": "Other"}}
+
+    result = written(Draft(made.key, made.session_id, moved, made.participants), session, now=T0)
+
+    assert result == Skipped(session.session_id, "its manifest would not plan as no change")
+
+
+def test_a_draft_that_is_not_a_valid_manifest_is_skipped_not_written() -> None:
+    session = live_session(session_name="Ward round")
+    made = draft(session, taken=set(), zone=SYDNEY, labels={})
+    assert isinstance(made, Draft)
+    broken = {**made.document, "spec": {**made.document["spec"], "start_time": "soon"}}
+
+    result = written(Draft(made.key, made.session_id, broken, made.participants), session, now=T0)
+
+    assert isinstance(result, Skipped)
+    assert result.reason.startswith("its manifest would not be valid:")
