@@ -7,8 +7,6 @@ Without node the tests are skipped locally and fail under CI (as tests/js's are)
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +15,13 @@ from typing import Any
 import pytest
 
 from tests.github.workflows import step
+from tests.tools import require_tool
 
 pytestmark = pytest.mark.node
 
 HARNESS = Path(__file__).with_name("comment_harness.js")
 NODE_TIMEOUT_SECONDS = 60
+NODE_NEEDED_BY = "the plan comment's script runs under node"
 BOT = "github-actions[bot]"
 PLAN = """\
 ### reconciler plan: 1 to create. Valid until 2026-12-07T08:59:00+11:00.
@@ -41,17 +41,6 @@ CONTEXT = {
     "runId": 4242,
     "serverUrl": "https://github.com",
 }
-
-
-def _node() -> str:
-    """node's path; without it, fail under CI and skip elsewhere."""
-    path = shutil.which("node")
-    if path is not None:
-        return path
-    reason = "`node` is not on PATH: the plan comment's script runs under node"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this must not be skipped)")
-    pytest.skip(reason)
 
 
 def _marker(tree: str) -> str:
@@ -98,7 +87,7 @@ class PullRequest:
             "comments": self.comments,
         }
         result = subprocess.run(
-            [_node(), str(HARNESS)],
+            [require_tool("node", needed_by=NODE_NEEDED_BY), str(HARNESS)],
             input=json.dumps(request),
             capture_output=True,
             text=True,

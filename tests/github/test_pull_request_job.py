@@ -4,13 +4,12 @@ against the embedded emulator: no credentials, no network."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.github.workflows import EXAMPLE_CLINIC, SCRIPTS, Runner, inputs
+from tests.github.workflows import SCRIPTS, Runner, clinic_repository, make_runner
 
 BAD_MANIFEST = """\
 apiVersion: reconciler/v1
@@ -20,19 +19,8 @@ spec: {}
 """
 
 
-def _repository(tmp_path: Path, *, snapshots: bool = True) -> Path:
-    """A clinic's repository with the example clinic under `clinic/`."""
-    workspace = tmp_path / "repo"
-    shutil.copytree(EXAMPLE_CLINIC, workspace / "clinic", ignore=shutil.ignore_patterns(".*"))
-    if not snapshots:
-        shutil.rmtree(workspace / "clinic" / "snapshots")
-    return workspace
-
-
 def _runner(workspace: Path, tmp_path: Path, **values: str) -> Runner:
-    temp = tmp_path / "runner-temp"
-    temp.mkdir(exist_ok=True)
-    return Runner(workspace, temp, job="plan", values=inputs(**values))
+    return make_runner(workspace, tmp_path, job="plan", values=values)
 
 
 def _check(runner: Runner) -> tuple[str, int]:
@@ -47,7 +35,7 @@ def _check(runner: Runner) -> tuple[str, int]:
 def test_the_example_clinic_fails_the_check_for_its_unreconcilable_snapshot(
     tmp_path: Path,
 ) -> None:
-    runner = _runner(_repository(tmp_path), tmp_path, **{"inputs.path || '.'": "clinic"})
+    runner = _runner(clinic_repository(tmp_path), tmp_path, **{"inputs.path || '.'": "clinic"})
 
     validate = runner.run("validate")
     plan = runner.run("plan")
@@ -66,7 +54,7 @@ def test_the_example_clinic_fails_the_check_for_its_unreconcilable_snapshot(
 
 
 def test_changes_pass_the_check_and_so_does_nothing_left_to_do(tmp_path: Path) -> None:
-    workspace = _repository(tmp_path, snapshots=False)
+    workspace = clinic_repository(tmp_path, snapshots=False)
     runner = _runner(workspace, tmp_path, **{"inputs.path || '.'": "clinic"})
 
     assert _check(runner) == ("2", 0)
@@ -85,7 +73,7 @@ def test_changes_pass_the_check_and_so_does_nothing_left_to_do(tmp_path: Path) -
 def test_a_bad_manifest_is_annotated_and_fails_the_check_though_the_plan_still_runs(
     tmp_path: Path,
 ) -> None:
-    workspace = _repository(tmp_path) / "clinic"  # a repository whose root is the tree
+    workspace = clinic_repository(tmp_path) / "clinic"  # a repository whose root is the tree
     (workspace / "sessions" / "bad.yaml").write_text(BAD_MANIFEST)
     runner = _runner(workspace, tmp_path)  # path: "."
 
@@ -111,7 +99,7 @@ def test_a_bad_manifest_is_annotated_and_fails_the_check_though_the_plan_still_r
 
 def test_the_check_fails_when_nothing_ran(tmp_path: Path) -> None:
     """As after a failed install: the last step still runs, and names what is missing."""
-    runner = _runner(_repository(tmp_path), tmp_path)
+    runner = _runner(clinic_repository(tmp_path), tmp_path)
 
     verdict = runner.run("verdict")
 
@@ -122,7 +110,7 @@ def test_the_check_fails_when_nothing_ran(tmp_path: Path) -> None:
 
 
 def test_a_plan_without_a_shared_inventory_is_flagged(tmp_path: Path) -> None:
-    runner = _runner(_repository(tmp_path), tmp_path, **{"inputs.path || '.'": "clinic"})
+    runner = _runner(clinic_repository(tmp_path), tmp_path, **{"inputs.path || '.'": "clinic"})
 
     found = runner.run("inventory")
 
@@ -134,7 +122,7 @@ def test_a_plan_without_a_shared_inventory_is_flagged(tmp_path: Path) -> None:
 
 
 def test_the_selector_reaches_the_plan_as_one_argument_never_as_shell(tmp_path: Path) -> None:
-    workspace = _repository(tmp_path)
+    workspace = clinic_repository(tmp_path)
     runner = _runner(
         workspace,
         tmp_path,
@@ -154,7 +142,7 @@ def test_the_selector_reaches_the_plan_as_one_argument_never_as_shell(tmp_path: 
 
 @pytest.mark.parametrize("tree", ["clinic", "clinic/"])
 def test_annotations_name_the_file_as_the_pull_request_does(tmp_path: Path, tree: str) -> None:
-    workspace = _repository(tmp_path)
+    workspace = clinic_repository(tmp_path)
     (workspace / "clinic" / "sessions" / "bad.yaml").write_text(BAD_MANIFEST)
     runner = _runner(workspace, tmp_path, **{"inputs.path || '.'": tree})
 

@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.github.workflows import EXAMPLE_CLINIC, Runner, inputs
+from reconciler.inventory import parse_location
+from reconciler.render.state import listing_json
+from tests.github.workflows import EXAMPLE_CLINIC, Runner, clinic_repository, make_runner
 from tests.postgres import postgres_url
 
 FAKE_RECONCILER = """\
@@ -25,31 +27,18 @@ exit "${FAKE_EXIT:-0}"
 
 def _listing(location: str) -> str:
     """`reconciler state list --format json` as it prints it for an empty inventory."""
-    document = {
-        "version": 1,
-        "path": location,
-        "exists": False,
-        "serial": 0,
-        "lineage": None,
-        "lock": None,
-        "sessions": [],
-    }
-    return json.dumps(document, indent=2)
+    return listing_json(
+        parse_location(location), exists=False, serial=0, lineage="", records=[], lock=None
+    )
 
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
-    """A clinic's repository holding the example clinic without its snapshot decision
-    (whose placeholder ids are unreconcilable), under `clinic/`."""
-    root = tmp_path / "repo"
-    shutil.copytree(EXAMPLE_CLINIC, root / "clinic", ignore=shutil.ignore_patterns(".*"))
-    shutil.rmtree(root / "clinic" / "snapshots")
-    return root
+    """A clinic's repository holding the example clinic without its snapshot decision."""
+    return clinic_repository(tmp_path, snapshots=False)
 
 
 def _runner(workspace: Path, tmp_path: Path, *, state: str = "", fake: bool = False) -> Runner:
-    temp = tmp_path / "runner-temp"
-    temp.mkdir(exist_ok=True)
     prefix: tuple[Path, ...] = ()
     if fake:
         bin_dir = tmp_path / "fake-bin"
@@ -58,8 +47,8 @@ def _runner(workspace: Path, tmp_path: Path, *, state: str = "", fake: bool = Fa
         script.write_text(FAKE_RECONCILER)
         script.chmod(script.stat().st_mode | stat.S_IXUSR)
         prefix = (bin_dir,)
-    values = inputs(**{"inputs.path || '.'": "clinic", "secrets.RECONCILER_STATE": state})
-    return Runner(workspace, temp, job="apply", values=values, path_prefix=prefix)
+    values = {"inputs.path || '.'": "clinic", "secrets.RECONCILER_STATE": state}
+    return make_runner(workspace, tmp_path, job="apply", values=values, path_prefix=prefix)
 
 
 def test_the_guard_refuses_an_inventory_on_the_runner(workspace: Path, tmp_path: Path) -> None:

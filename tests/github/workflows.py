@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sysconfig
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,3 +148,31 @@ def inputs(**overrides: str) -> dict[str, str]:
         "inputs.auvious-url": "",
     }
     return {**values, **overrides}
+
+
+def clinic_repository(tmp_path: Path, *, snapshots: bool = True) -> Path:
+    """A clinic's repository (`tmp_path/repo`) holding the example clinic under `clinic/`,
+    without the example's hidden folders; `snapshots=False` leaves out its snapshot
+    decision, whose placeholder ids are unreconcilable."""
+    root = tmp_path / "repo"
+    shutil.copytree(EXAMPLE_CLINIC, root / "clinic", ignore=shutil.ignore_patterns(".*"))
+    if not snapshots:
+        shutil.rmtree(root / "clinic" / "snapshots")
+    return root
+
+
+def make_runner(
+    workspace: Path,
+    tmp_path: Path,
+    *,
+    job: str,
+    values: Mapping[str, str] | None = None,
+    path_prefix: tuple[Path, ...] = (),
+) -> Runner:
+    """A stand-in runner for `job` in `workspace`, its temp folder under `tmp_path`, with
+    the caller's inputs as `inputs(**values)` makes them."""
+    temp = tmp_path / "runner-temp"
+    temp.mkdir(exist_ok=True)
+    return Runner(
+        workspace, temp, job=job, values=inputs(**(values or {})), path_prefix=path_prefix
+    )
