@@ -100,9 +100,14 @@ def test_a_bad_manifest_is_annotated_and_fails_the_check_though_the_plan_still_r
 def test_the_check_fails_when_nothing_ran(tmp_path: Path) -> None:
     """As after a failed install: the last step still runs, and names what is missing."""
     runner = _runner(clinic_repository(tmp_path), tmp_path)
+    runner.failed = True  # the install step failed
 
+    assert runner.run("validate").skipped
+    assert runner.run("plan").skipped
+    assert not runner.runs("comment"), "no plan, nothing to comment"
     verdict = runner.run("verdict")
 
+    assert not verdict.skipped
     assert verdict.returncode == 1
     assert "::error title=reconciler validate::no result (exit none)" in verdict.stdout
     assert "::error title=reconciler plan::no plan (exit none)" in verdict.stdout
@@ -149,3 +154,18 @@ def test_annotations_name_the_file_as_the_pull_request_does(tmp_path: Path, tree
     validate = runner.run("validate")
 
     assert "::error file=clinic/sessions/bad.yaml,line=3," in validate.stdout
+
+
+def test_the_comment_is_posted_for_every_plan_outcome_but_not_without_a_plan(
+    tmp_path: Path,
+) -> None:
+    runner = _runner(clinic_repository(tmp_path), tmp_path)
+    for exitcode in ("0", "1", "2", "3"):
+        runner.outputs["plan"] = {"exitcode": exitcode}
+        assert runner.runs("comment"), exitcode
+    runner.failed = True  # e.g. the plan step itself died after writing its exit code
+    assert runner.runs("comment")
+    assert runner.runs("verdict")
+    runner.outputs["plan"] = {}
+    assert not runner.runs("comment")
+    assert runner.runs("verdict")

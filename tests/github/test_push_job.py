@@ -116,6 +116,33 @@ def test_a_failed_apply_fails_the_job_and_still_shows_its_report(
     assert "error: the plan expired" in runner.summary.read_text()
 
 
+@pytest.mark.parametrize(("exitcode", "applies"), [("0", False), ("2", True), ("3", True)])
+def test_the_apply_step_runs_only_when_the_plan_has_changes(
+    workspace: Path, tmp_path: Path, exitcode: str, applies: bool
+) -> None:
+    runner = _runner(workspace, tmp_path, fake=True)
+    runner.outputs["plan"] = {"exitcode": exitcode, "saved": str(tmp_path / "plan.json")}
+
+    apply = runner.run("apply", FAKE_OUTPUT="Apply complete: 1 action.")
+
+    assert apply.skipped is not applies
+    assert ("Apply complete: 1 action." in apply.stdout) is applies
+
+
+def test_nothing_is_planned_or_applied_once_the_guard_has_refused(
+    workspace: Path, tmp_path: Path
+) -> None:
+    runner = _runner(workspace, tmp_path, state=str(tmp_path / "state.db"))
+
+    assert runner.run("guard").returncode == 1
+    plan = runner.run("plan")
+    apply = runner.run("apply")
+
+    assert plan.skipped
+    assert apply.skipped
+    assert not (tmp_path / "state.db").exists()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def shared_state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """RECONCILER_STATE as the secret gives it: a file (refused by the guard, used
@@ -137,6 +164,7 @@ def test_a_merge_plans_the_commit_and_applies_exactly_that_plan(
     password = urlsplit(shared_state).password
     if password:
         assert password not in guard.stdout + guard.stderr
+    runner.failed = False  # past the guard's refusal of a file, to run the rest on it too
 
     plan = runner.run("plan")
     assert plan.returncode == 0, plan.stderr

@@ -22,6 +22,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from tests.github.conditions import JobStatus, evaluate
+
 ROOT = Path(__file__).resolve().parents[2]
 REUSABLE = ROOT / ".github" / "workflows" / "reconcile.yml"
 EXAMPLE_CALLER = ROOT / "examples" / "github" / "reconcile.yml"
@@ -57,12 +59,15 @@ class StepResult:
     stdout: str
     stderr: str
     outputs: dict[str, str]
+    skipped: bool = False
 
 
 @dataclass
 class Runner:
     """One job's run on a stand-in runner: steps run in `workspace`, outputs accumulate
-    for `steps.<id>.outputs.<name>`, and `values` answers every other expression."""
+    for `steps.<id>.outputs.<name>`, and `values` answers every other expression.
+    `failed` is the job's state as the status functions of `if:` see it: set once a step
+    fails, or by a test standing for an earlier step (the install) that failed."""
 
     workspace: Path
     temp: Path
@@ -70,14 +75,24 @@ class Runner:
     values: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)
     path_prefix: tuple[Path, ...] = ()
+    failed: bool = False
 
     @property
     def summary(self) -> Path:
         return self.temp / "step-summary.md"
 
+    def runs(self, step_id: str) -> bool:
+        """Whether the step runs now, by its `if:` (`success()` when it has none)."""
+        condition = str(step(self.job, step_id).get("if", "success()"))
+        return evaluate(condition, status=JobStatus(failed=self.failed), output=self._output)
+
     def run(self, step_id: str, **extra_env: str) -> StepResult:
-        """Run the step's script as the runner would; `extra_env` adds to its env."""
+        """Run the step's script as the runner would, unless its `if:` skips it (then
+        its outputs are empty); `extra_env` adds to its env."""
         spec = step(self.job, step_id)
+        if not self.runs(step_id):
+            self.outputs[step_id] = {}
+            return StepResult(0, "", "", {}, skipped=True)
         assert load(REUSABLE)["defaults"]["run"]["shell"] == "bash"
         assert "shell" not in spec, "the tests run every step with the workflow's default shell"
         output_file = self.temp / f"output-{step_id}"
@@ -95,6 +110,7 @@ class Runner:
         )
         outputs = _parse_outputs(output_file.read_text())
         self.outputs[step_id] = outputs
+        self.failed = self.failed or result.returncode != 0
         return StepResult(result.returncode, result.stdout, result.stderr, outputs)
 
     def _base_env(self) -> dict[str, str]:
@@ -119,13 +135,18 @@ class Runner:
             assert "${{" not in text, f"only whole-value expressions are supported: {text!r}"
             return text
         expression = whole.group(1)
-        output = _STEP_OUTPUT.fullmatch(expression)
-        if output is not None:
-            return self.outputs.get(output.group(1), {}).get(output.group(2), "")
+        if _STEP_OUTPUT.fullmatch(expression):
+            return self._output(expression)
         if expression.startswith("secrets."):
             return self.values.get(expression, "")
         assert expression in self.values, f"the test gives no value for ${{{{ {expression} }}}}"
         return self.values[expression]
+
+    def _output(self, expression: str) -> str:
+        """`steps.X.outputs.Y`'s value: empty if step X did not set it (or did not run)."""
+        output = _STEP_OUTPUT.fullmatch(expression)
+        assert output is not None, expression
+        return self.outputs.get(output.group(1), {}).get(output.group(2), "")
 
 
 def _parse_outputs(text: str) -> dict[str, str]:
