@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -47,8 +48,80 @@ def _runner(workspace: Path, tmp_path: Path, *, state: str = "", fake: bool = Fa
         script.write_text(FAKE_RECONCILER)
         script.chmod(script.stat().st_mode | stat.S_IXUSR)
         prefix = (bin_dir,)
-    values = {"inputs.path || '.'": "clinic", "secrets.RECONCILER_STATE": state}
+    values = {
+        "inputs.path || '.'": "clinic",
+        "secrets.RECONCILER_STATE": state,
+        "github.event.repository.default_branch": "main",
+        "github.token": "ghs_not-a-token",
+    }
     return make_runner(workspace, tmp_path, job="apply", values=values, path_prefix=prefix)
+
+
+def _git(where: Path, *args: str) -> str:
+    """git in `where`, as a person with a name (commits need one); its output."""
+    identity = ("-c", "user.name=Clinic Admin", "-c", "user.email=admin@clinic.example")
+    result = subprocess.run(
+        ["git", *identity, *args], cwd=where, capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
+def _pushed(workspace: Path, tmp_path: Path) -> str:
+    """Make `workspace` a clone whose origin is a bare repository holding its files as
+    one commit on `main`; that commit."""
+    origin = tmp_path / "origin.git"
+    _git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
+    _git(workspace, "init", "--quiet", "--initial-branch=main")
+    _git(workspace, "add", ".")
+    _git(workspace, "commit", "--quiet", "-m", "a week of sessions")
+    _git(workspace, "remote", "add", "origin", str(origin))
+    _git(workspace, "push", "--quiet", "origin", "main")
+    return _git(workspace, "rev-parse", "HEAD")
+
+
+def test_the_newest_commit_of_the_branch_goes_on(workspace: Path, tmp_path: Path) -> None:
+    merged = _pushed(workspace, tmp_path)
+
+    tip = _runner(workspace, tmp_path).run("tip", GITHUB_SHA=merged)
+
+    assert tip.returncode == 0, tip.stdout + tip.stderr
+    assert f"{merged} is the newest commit on main" in tip.stdout
+
+
+def test_a_rerun_of_an_older_run_is_refused_once_a_newer_commit_is_on_the_branch(
+    workspace: Path, tmp_path: Path
+) -> None:
+    older = _pushed(workspace, tmp_path)
+    (workspace / "clinic" / "sessions" / "cardiology.yaml").unlink()
+    _git(workspace, "commit", "--quiet", "-am", "cardiology moves to another tree")
+    _git(workspace, "push", "--quiet", "origin", "main")
+    newer = _git(workspace, "rev-parse", "HEAD")
+    _git(workspace, "checkout", "--quiet", older)  # as the old run checks it out
+    runner = _runner(workspace, tmp_path, state=str(tmp_path / "state.db"))
+
+    tip = runner.run("tip", GITHUB_SHA=older)
+
+    assert tip.returncode == 1
+    assert (
+        f"::error title=reconciler::refusing to apply {older}: a newer commit is on main"
+        f" ({newer}): re-run the newest run instead"
+    ) in tip.stdout
+    assert runner.run("guard").skipped
+    assert runner.run("plan").skipped
+    assert runner.run("apply").skipped
+
+
+def test_the_tip_check_fails_when_the_branch_cannot_be_read(
+    workspace: Path, tmp_path: Path
+) -> None:
+    merged = _pushed(workspace, tmp_path)
+    runner = _runner(workspace, tmp_path)
+    runner.values["github.event.repository.default_branch"] = "trunk"
+
+    tip = runner.run("tip", GITHUB_SHA=merged)
+
+    assert tip.returncode == 1
+    assert "::error title=reconciler::cannot read trunk from origin" in tip.stdout
 
 
 def test_the_guard_refuses_an_inventory_on_the_runner(workspace: Path, tmp_path: Path) -> None:

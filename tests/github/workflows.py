@@ -4,8 +4,10 @@ that executes one step's `run:` script as GitHub's would.
 The tests run the workflow's own scripts rather than copies, so a change to the YAML is
 what they test. GitHub's runner is stood in for by what a script sees of it: `bash
 --noprofile --norc -eo pipefail` (a job whose `defaults.run.shell` is `bash`), the
-step's `env:` with each `${{ … }}` replaced by the value the test gives for it, and the
-files `$GITHUB_OUTPUT` and `$GITHUB_STEP_SUMMARY` under `$RUNNER_TEMP`.
+step's `env:` with each `${{ … }}` replaced by the value the test gives for it, the
+files `$GITHUB_OUTPUT` and `$GITHUB_STEP_SUMMARY` under `$RUNNER_TEMP`, and the step's
+`if:` (tests/github/conditions.py). A default variable the step needs beyond these,
+such as `GITHUB_SHA`, the test passes to `Runner.run`.
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ class Runner:
             "RUNNER_TEMP": str(self.temp),
             "GITHUB_STEP_SUMMARY": str(self.summary),
             "GITHUB_WORKSPACE": str(self.workspace),
+            "GITHUB_SERVER_URL": "https://github.com",
         }
 
     def _step_env(self, spec: dict[str, Any]) -> dict[str, str]:
