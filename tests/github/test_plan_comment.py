@@ -202,6 +202,52 @@ def test_a_failed_plan_says_so_and_shows_the_error(pull_request: PullRequest) ->
     assert f"```text\n{error}\n```" in body
 
 
+TRACEBACK = """\
+Traceback (most recent call last):
+  File "/opt/venv/lib/python3.11/site-packages/reconciler/cli.py", line 90, in run
+    command(*args, **options)
+psycopg.OperationalError: connection to postgresql://ci:hunter2-not-shown@db/ops failed
+"""
+
+
+def test_a_failed_plan_shows_only_the_reconcilers_own_messages(
+    pull_request: PullRequest,
+) -> None:
+    errors = (
+        "note: took over the lock of apply 42 on ci-runner: its process is gone\n"
+        + TRACEBACK
+        + "warning: the Auvious API answered slowly\n"
+        + "error: cannot reach the inventory\n"
+        + "COVIU_API_SECRET=sk_live_looks_secret\n"
+        + "1 problem in 1 file"
+    )
+
+    pull_request.comment_plan(exitcode="1", markdown="", errors=errors)
+
+    body = pull_request.comments[0]["body"]
+    assert (
+        "What it said:\n\n```text\n"
+        "note: took over the lock of apply 42 on ci-runner: its process is gone\n"
+        "warning: the Auvious API answered slowly\n"
+        "error: cannot reach the inventory\n```"
+    ) in body
+    for hidden in ("Traceback", "hunter2", "psycopg", "sk_live", "site-packages", "1 problem"):
+        assert hidden not in body
+
+
+def test_a_failed_plan_with_no_message_of_its_own_points_to_the_log(
+    pull_request: PullRequest,
+) -> None:
+    pull_request.comment_plan(exitcode="1", markdown="", errors=TRACEBACK)
+
+    body = pull_request.comments[0]["body"]
+    assert "**The check fails.**" in body
+    assert "It printed no message that can be shown here: see the Plan step's log" in body
+    assert "Traceback" not in body
+    assert "hunter2" not in body
+    assert "```" not in body
+
+
 def test_an_error_holding_backticks_stays_inside_its_fence(pull_request: PullRequest) -> None:
     error = "error: clinics/a.yaml:1:1: Session/x: spec: ```` is not a name"
 
