@@ -130,7 +130,8 @@ def test_the_guard_refuses_an_inventory_on_the_runner(workspace: Path, tmp_path:
     assert guard.returncode == 1
     assert (
         "::error title=reconciler::refusing to apply: the inventory would be"
-        " clinic/.reconciler/state.db on this runner"
+        " clinic/.reconciler/state.db on this runner, which is thrown away after the job."
+        " Set the RECONCILER_STATE secret to the whole postgresql:// URL, password included."
     ) in guard.stdout
     assert not (workspace / "clinic" / ".reconciler" / "state.db").exists()
 
