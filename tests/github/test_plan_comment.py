@@ -261,7 +261,12 @@ def test_a_blocked_plan_says_the_check_fails(pull_request: PullRequest) -> None:
 
     body = pull_request.comments[0]["body"]
     assert PLAN in body
-    assert "**The check fails**: something above is blocked or unreconcilable." in body
+    assert (
+        "**The check fails**: the plan above is blocked, unreconcilable, or over the cancel"
+        " budget (raise `max_cancels` in `reconciler.yaml` in this pull request if the"
+        " cancels are meant)."
+    ) in body
+    assert "an apply refuses a plan over the cancel budget whole" in body
 
 
 def test_validation_problems_and_an_unshared_inventory_are_called_out(

@@ -50,7 +50,11 @@ def test_the_example_clinic_fails_the_check_for_its_unreconcilable_snapshot(
     assert Path(plan.outputs["errors"]).read_text() == ""
     assert runner.summary.read_text() == markdown, "the run's summary shows the plan too"
     assert verdict.returncode == 1
-    assert "::error title=reconciler plan::blocked or unreconcilable" in verdict.stdout
+    assert (
+        "::error title=reconciler plan::blocked, unreconcilable, or over the cancel budget"
+        " (raise max_cancels in reconciler.yaml in this pull request if the cancels are"
+        " meant): see the plan comment"
+    ) in verdict.stdout
 
 
 def test_changes_pass_the_check_and_so_does_nothing_left_to_do(tmp_path: Path) -> None:

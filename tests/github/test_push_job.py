@@ -15,7 +15,7 @@ import pytest
 
 from reconciler.inventory import parse_location
 from reconciler.render.state import listing_json
-from tests.github.workflows import EXAMPLE_CLINIC, Runner, clinic_repository, make_runner
+from tests.github.workflows import EXAMPLE_CLINIC, SCRIPTS, Runner, clinic_repository, make_runner
 from tests.postgres import postgres_url
 
 FAKE_RECONCILER = """\
@@ -268,9 +268,58 @@ def test_a_merge_with_an_unreconcilable_item_warns_and_applies_the_rest(
     apply = runner.run("apply")
 
     assert plan.outputs["exitcode"] == "3"
-    assert "::warning title=reconciler plan::blocked or unreconcilable items" in plan.stdout
+    assert (
+        "::warning title=reconciler plan::blocked, unreconcilable, or over the cancel budget:"
+        " see the plan in the run's summary. Blocked and unreconcilable items stay as they are"
+        " and the rest is applied"
+    ) in plan.stdout
     assert apply.returncode == 0
     assert "Apply complete: 12 actions." in apply.stdout
+
+
+def test_a_merge_that_cancels_more_than_the_budget_fails_the_job_and_applies_nothing(
+    workspace: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.db"
+    runner = _runner(workspace, tmp_path, state=str(state))
+    runner.run("plan")
+    assert runner.run("apply").returncode == 0
+    before = _live_sessions(workspace, state)
+    config = workspace / "clinic" / "reconciler.yaml"
+    config.write_text(config.read_text() + "max_cancels: 1\n")
+    (workspace / "clinic" / "sessions" / "dermatology.yaml").unlink()  # none protected
+
+    plan = runner.run("plan")
+    apply = runner.run("apply")
+
+    # 3 once `plan --detailed-exitcode` counts a plan over the budget as blocked; the
+    # apply step runs on both.
+    assert plan.outputs["exitcode"] in {"2", "3"}
+    assert not apply.skipped
+    assert apply.returncode == 1
+    refusal = (
+        "refusing to apply: the plan cancels 3 sessions and participants, more than the"
+        " cancel budget of 1"
+    )
+    assert refusal in apply.stdout
+    assert refusal in runner.summary.read_text()
+    assert _live_sessions(workspace, state) == before
+    assert len(before) == 12
+
+
+def _live_sessions(workspace: Path, state: Path) -> list[tuple[str, int]]:
+    """The inventory's sessions that are not cancelled, with their participant counts."""
+    command = ["state", "list", "clinic", "--state", str(state), "--format", "json"]
+    listing = subprocess.run(
+        [str(SCRIPTS / "reconciler"), *command],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    sessions = json.loads(listing.stdout)["sessions"]
+    return sorted((s["key"], s["participants"]) for s in sessions if not s["canceled"])
 
 
 def test_a_merge_whose_plan_fails_fails_the_job(workspace: Path, tmp_path: Path) -> None:
