@@ -4,6 +4,8 @@ actions pinned to commits, no expression inside a shell script, least privilege.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,3 +121,37 @@ def test_the_example_passes_every_input_and_secret_the_workflow_takes() -> None:
     assert call["with"]["install"].endswith(f"@{workflow_sha}"), (
         "the example installs the reconciler of the commit whose workflow it calls"
     )
+
+
+EXAMPLE_README = ROOT / "examples" / "github" / "README.md"
+_PRE_COMMIT_REV = re.compile(r"^\s*rev:\s*(?P<sha>[0-9a-f]{40})\b", re.MULTILINE)
+
+
+def _example_pins() -> set[str]:
+    """The reconciler commits the example caller and its README's pre-commit set-up pin."""
+    call = load(EXAMPLE_CALLER)["jobs"]["reconcile"]
+    pins = {call["uses"].rpartition("@")[2], call["with"]["install"].rpartition("@")[2]}
+    return pins | {match["sha"] for match in _PRE_COMMIT_REV.finditer(EXAMPLE_README.read_text())}
+
+
+def test_the_example_pins_one_commit_everywhere() -> None:
+    assert len(_example_pins()) == 1, _example_pins()
+
+
+def test_the_pinned_commit_holds_the_workflow_and_the_hook() -> None:
+    """The commit a clinic copies must have both files it names (checked where this
+    clone's history holds that commit)."""
+    [sha] = _example_pins()
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git clone: the pinned commit cannot be looked at")
+    known = subprocess.run(
+        [git, "cat-file", "-e", f"{sha}^{{commit}}"], cwd=ROOT, capture_output=True, check=False
+    )
+    if known.returncode != 0:
+        pytest.skip(f"{sha} is not in this clone's history (a shallow clone?)")
+    for path in (".github/workflows/reconcile.yml", ".pre-commit-hooks.yaml"):
+        found = subprocess.run(
+            [git, "cat-file", "-e", f"{sha}:{path}"], cwd=ROOT, capture_output=True, check=False
+        )
+        assert found.returncode == 0, f"the example pins {sha}, which has no {path}"
