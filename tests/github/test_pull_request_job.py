@@ -147,6 +147,14 @@ def test_the_selector_reaches_the_plan_as_one_argument_never_as_shell(tmp_path: 
     assert plan.returncode == 0
     assert not (workspace / "injected").exists()
     assert not (workspace / "clinic" / "injected").exists()
+    assert plan.outputs["exitcode"] == "1"
+    assert (
+        Path(plan.outputs["errors"])
+        .read_text()
+        .startswith(
+            "error: --selector clinic=$(touch injected); touch injected: matches no manifest"
+        )
+    ), "the whole text reached the reconciler as the selector"
 
 
 @pytest.mark.parametrize("tree", ["clinic", "clinic/"])

@@ -256,6 +256,35 @@ def test_a_merge_plans_the_commit_and_applies_exactly_that_plan(
     assert again.returncode == 0
     assert again.outputs["exitcode"] == "0"
     assert "nothing differs: nothing to apply" in again.stdout
+    if password:
+        for step in (plan, apply, again):
+            assert password not in step.stdout + step.stderr
+        assert password not in runner.summary.read_text()
+
+
+def test_a_merge_whose_manifests_change_after_the_plan_applies_nothing(
+    workspace: Path, tmp_path: Path, shared_state: str
+) -> None:
+    """The apply step applies the plan file, never the tree as it is by then."""
+    runner = _runner(workspace, tmp_path, state=shared_state)
+    plan = runner.run("plan")
+    assert plan.outputs["exitcode"] == "2"
+    psychology = workspace / "clinic" / "sessions" / "psychology.yaml"
+    psychology.write_text(psychology.read_text().replace("Psychology session", "Review"))
+
+    apply = runner.run("apply")
+
+    assert apply.returncode == 1
+    assert (
+        "refused: the manifests changed since the plan was made (their digest differs)"
+    ) in apply.stdout
+    assert "refused: the manifests changed" in runner.summary.read_text()
+    assert not [line for line in apply.stdout.splitlines() if line.startswith("applied")]
+    assert _live_sessions(workspace, shared_state) == []
+    password = urlsplit(shared_state).password
+    if password:
+        assert password not in plan.stdout + plan.stderr + apply.stdout + apply.stderr
+        assert password not in runner.summary.read_text()
 
 
 def test_a_merge_with_an_unreconcilable_item_warns_and_applies_the_rest(
@@ -307,7 +336,7 @@ def test_a_merge_that_cancels_more_than_the_budget_fails_the_job_and_applies_not
     assert len(before) == 12
 
 
-def _live_sessions(workspace: Path, state: Path) -> list[tuple[str, int]]:
+def _live_sessions(workspace: Path, state: Path | str) -> list[tuple[str, int]]:
     """The inventory's sessions that are not cancelled, with their participant counts."""
     command = ["state", "list", "clinic", "--state", str(state), "--format", "json"]
     listing = subprocess.run(

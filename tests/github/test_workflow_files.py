@@ -72,14 +72,30 @@ def test_an_action_is_pinned_to_one_commit_and_release_everywhere() -> None:
     assert {name: len(found) for name, found in pins.items()} == dict.fromkeys(pins, 1), pins
 
 
-@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=_name)
-def test_no_expression_is_written_into_a_shell_script(path: Path) -> None:
-    """`${{ }}` in `run:` is pasted into the script before the shell reads it: an input or
-    a branch name would become code. Values reach scripts through `env:`."""
+def _scripts(path: Path) -> Iterator[tuple[str, str]]:
+    """(where, text) of every script of the workflow: each `run:`, and each
+    actions/github-script `with.script`."""
     for job_id, job in load(path)["jobs"].items():
         for index, spec in enumerate(job.get("steps", [])):
-            script = spec.get("run", "")
-            assert "${{" not in script, f"{_name(path)}: {job_id} step {index} expands ${{{{ }}}}"
+            where = f"{_name(path)}: {job_id} step {spec.get('id', index)}"
+            if "run" in spec:
+                yield f"{where} run:", str(spec["run"])
+            if str(spec.get("uses", "")).startswith("actions/github-script@"):
+                yield f"{where} with.script:", str(spec["with"]["script"])
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=_name)
+def test_no_expression_is_written_into_a_script(path: Path) -> None:
+    """`${{ }}` in `run:` or in github-script's `script:` is pasted into the code before
+    bash or node reads it: an input or a branch name would become code. Values reach
+    scripts through `env:`."""
+    for where, script in _scripts(path):
+        assert "${{" not in script, f"{where} expands ${{{{ }}}}"
+
+
+def test_the_script_check_reads_the_comments_github_script() -> None:
+    wheres = [where for where, _ in _scripts(REUSABLE)]
+    assert ".github/workflows/reconcile.yml: plan step comment with.script:" in wheres
 
 
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=_name)
@@ -108,7 +124,7 @@ def test_applies_queue_and_are_never_cancelled() -> None:
     assert "${{ inputs.path }}" in concurrency["group"]
 
 
-def test_the_example_passes_every_input_and_secret_the_workflow_takes() -> None:
+def test_the_example_gives_the_required_inputs_every_secret_by_name_and_one_commit() -> None:
     declared = load(REUSABLE)["on"]["workflow_call"]
     call = load(EXAMPLE_CALLER)["jobs"]["reconcile"]
     required = {name for name, spec in declared["inputs"].items() if spec.get("required")}
