@@ -98,6 +98,18 @@ def test_the_script_check_reads_the_comments_github_script() -> None:
     assert ".github/workflows/reconcile.yml: plan step comment with.script:" in wheres
 
 
+def test_secrets_reach_only_the_steps_that_run_the_reconciler() -> None:
+    """Not the job's `env:` (every step would get them), nor `pip install`."""
+    for job_id, job in load(REUSABLE)["jobs"].items():
+        job_env = " ".join(str(value) for value in (job.get("env") or {}).values())
+        assert "secrets." not in job_env, f"job {job_id} gives every step a secret"
+        for spec in job["steps"]:
+            own = " ".join(str(value) for value in (spec.get("env") or {}).values())
+            if "secrets." in own:
+                assert "reconciler " in spec["run"], f"{job_id}: {spec.get('name')} gets a secret"
+                assert "pip" not in spec["run"], f"{job_id}: {spec.get('name')} gets a secret"
+
+
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=_name)
 def test_every_workflow_limits_its_token(path: Path) -> None:
     document = load(path)

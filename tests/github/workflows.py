@@ -45,6 +45,13 @@ def load(path: Path) -> dict[str, Any]:
     return document
 
 
+def step_env(job: str, step_id: str, *, path: Path = REUSABLE) -> dict[str, str]:
+    """The env a step gets from the workflow: the job's `env:`, then its own on top."""
+    job_env = load(path)["jobs"][job].get("env") or {}
+    own = step(job, step_id, path=path).get("env") or {}
+    return {str(name): str(text) for name, text in {**job_env, **own}.items()}
+
+
 def step(job: str, step_id: str, *, path: Path = REUSABLE) -> dict[str, Any]:
     """The step with id `step_id` of `job`."""
     for candidate in load(path)["jobs"][job]["steps"]:
@@ -99,7 +106,7 @@ class Runner:
         assert "shell" not in spec, "the tests run every step with the workflow's default shell"
         output_file = self.temp / f"output-{step_id}"
         output_file.write_text("")
-        env = {**self._base_env(), **self._step_env(spec), **extra_env}
+        env = {**self._base_env(), **self._step_env(step_id), **extra_env}
         env["GITHUB_OUTPUT"] = str(output_file)
         result = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", spec["run"]],
@@ -127,8 +134,8 @@ class Runner:
             "GITHUB_SERVER_URL": "https://github.com",
         }
 
-    def _step_env(self, spec: dict[str, Any]) -> dict[str, str]:
-        return {name: self._value(str(text)) for name, text in (spec.get("env") or {}).items()}
+    def _step_env(self, step_id: str) -> dict[str, str]:
+        return {name: self._value(text) for name, text in step_env(self.job, step_id).items()}
 
     def _value(self, text: str) -> str:
         """`text` with its expression evaluated; an expression the test did not give
