@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -25,23 +24,14 @@ from reconciler.emulator import ClientCredentials, make_app
 from reconciler.emulator.server import serve_in_background
 from tests.conftest import CLINIC_A, T0
 from tests.emulator.api import Coviu
+from tests.tools import require_tool
 
+SDK_NEEDS = "the vendor JavaScript SDK test needs node and npm"
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
 LIFECYCLE = JS_DIR / "lifecycle.js"
 SDK_CLIENT = ClientCredentials(key="vendor-sdk", secret="vendor-sdk-secret", team="team-sdk")
 NPM_CI_TIMEOUT_SECONDS = 300
 NODE_TIMEOUT_SECONDS = 60
-
-
-def _require_tool(name: str) -> str:
-    """The tool's path; without it, fail under CI and skip elsewhere."""
-    path = shutil.which(name)
-    if path is not None:
-        return path
-    reason = f"`{name}` is not on PATH: the vendor JavaScript SDK test needs node and npm"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this must not be skipped)")
-    pytest.skip(reason)
 
 
 def _ensure_node_modules(npm: str) -> None:
@@ -66,8 +56,8 @@ def _ensure_node_modules(npm: str) -> None:
 
 @pytest.mark.node
 def test_vendor_js_sdk_drives_a_whole_session_lifecycle(tmp_path: Path) -> None:
-    node = _require_tool("node")
-    npm = _require_tool("npm")
+    node = require_tool("node", needed_by=SDK_NEEDS)
+    npm = require_tool("npm", needed_by=SDK_NEEDS)
     _ensure_node_modules(npm)
 
     app = make_app(db=tmp_path / "emulator.db", initial_clock=T0, clients=[SDK_CLIENT])

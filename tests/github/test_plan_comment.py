@@ -7,8 +7,6 @@ Without node the tests are skipped locally and fail under CI (as tests/js's are)
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +14,14 @@ from typing import Any
 
 import pytest
 
-from tests.github.workflows import step
+from tests.github.workflows import step, step_env
+from tests.tools import require_tool
 
 pytestmark = pytest.mark.node
 
 HARNESS = Path(__file__).with_name("comment_harness.js")
 NODE_TIMEOUT_SECONDS = 60
+NODE_NEEDED_BY = "the plan comment's script runs under node"
 BOT = "github-actions[bot]"
 PLAN = """\
 ### reconciler plan: 1 to create. Valid until 2026-12-07T08:59:00+11:00.
@@ -41,17 +41,6 @@ CONTEXT = {
     "runId": 4242,
     "serverUrl": "https://github.com",
 }
-
-
-def _node() -> str:
-    """node's path; without it, fail under CI and skip elsewhere."""
-    path = shutil.which("node")
-    if path is not None:
-        return path
-    reason = "`node` is not on PATH: the plan comment's script runs under node"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this must not be skipped)")
-    pytest.skip(reason)
 
 
 def _marker(tree: str) -> str:
@@ -84,13 +73,16 @@ class PullRequest:
         spec = step("plan", "comment")
         env = {
             "MANIFESTS": tree,
+            "SELECTOR": "",
+            "COVIU_API_URL": "",
+            "AUVIOUS_API_URL": "",
             "PLAN_EXIT": exitcode,
             "PLAN_MARKDOWN": str(markdown_file),
             "PLAN_ERRORS": str(errors_file),
             "VALIDATE_EXIT": validate,
             "INVENTORY_SHARED": shared,
         }
-        assert set(spec["env"]) == set(env), "the test sets exactly the step's env"
+        assert set(step_env("plan", "comment")) == set(env), "the test sets the step's env"
         request = {
             "script": spec["with"]["script"],
             "env": env,
@@ -98,7 +90,7 @@ class PullRequest:
             "comments": self.comments,
         }
         result = subprocess.run(
-            [_node(), str(HARNESS)],
+            [require_tool("node", needed_by=NODE_NEEDED_BY), str(HARNESS)],
             input=json.dumps(request),
             capture_output=True,
             text=True,
@@ -107,7 +99,6 @@ class PullRequest:
         )
         assert result.returncode == 0, result.stderr
         answer = json.loads(result.stdout)
-        assert answer["failed"] is None
         self.comments = answer["comments"]
         self.calls = answer["calls"]
         return "\n".join(answer["info"])
@@ -213,6 +204,52 @@ def test_a_failed_plan_says_so_and_shows_the_error(pull_request: PullRequest) ->
     assert f"```text\n{error}\n```" in body
 
 
+TRACEBACK = """\
+Traceback (most recent call last):
+  File "/opt/venv/lib/python3.11/site-packages/reconciler/cli.py", line 90, in run
+    command(*args, **options)
+psycopg.OperationalError: connection to postgresql://ci:hunter2-not-shown@db/ops failed
+"""
+
+
+def test_a_failed_plan_shows_only_the_reconcilers_own_messages(
+    pull_request: PullRequest,
+) -> None:
+    errors = (
+        "note: took over the lock of apply 42 on ci-runner: its process is gone\n"
+        + TRACEBACK
+        + "warning: the Auvious API answered slowly\n"
+        + "error: cannot reach the inventory\n"
+        + "COVIU_API_SECRET=sk_live_looks_secret\n"
+        + "1 problem in 1 file"
+    )
+
+    pull_request.comment_plan(exitcode="1", markdown="", errors=errors)
+
+    body = pull_request.comments[0]["body"]
+    assert (
+        "What it said:\n\n```text\n"
+        "note: took over the lock of apply 42 on ci-runner: its process is gone\n"
+        "warning: the Auvious API answered slowly\n"
+        "error: cannot reach the inventory\n```"
+    ) in body
+    for hidden in ("Traceback", "hunter2", "psycopg", "sk_live", "site-packages", "1 problem"):
+        assert hidden not in body
+
+
+def test_a_failed_plan_with_no_message_of_its_own_points_to_the_log(
+    pull_request: PullRequest,
+) -> None:
+    pull_request.comment_plan(exitcode="1", markdown="", errors=TRACEBACK)
+
+    body = pull_request.comments[0]["body"]
+    assert "**The check fails.**" in body
+    assert "It printed no message that can be shown here: see the Plan step's log" in body
+    assert "Traceback" not in body
+    assert "hunter2" not in body
+    assert "```" not in body
+
+
 def test_an_error_holding_backticks_stays_inside_its_fence(pull_request: PullRequest) -> None:
     error = "error: clinics/a.yaml:1:1: Session/x: spec: ```` is not a name"
 
@@ -226,7 +263,12 @@ def test_a_blocked_plan_says_the_check_fails(pull_request: PullRequest) -> None:
 
     body = pull_request.comments[0]["body"]
     assert PLAN in body
-    assert "**The check fails**: something above is blocked or unreconcilable." in body
+    assert (
+        "**The check fails**: the plan above is blocked, unreconcilable, or over the cancel"
+        " budget (raise `max_cancels` in `reconciler.yaml` in this pull request if the"
+        " cancels are meant)."
+    ) in body
+    assert "an apply refuses a plan over the cancel budget whole" in body
 
 
 def test_validation_problems_and_an_unshared_inventory_are_called_out(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from tests.github.workflows import EXAMPLE_CLINIC, ROOT, SCRIPTS
+from tests.github.workflows import EXAMPLE_CLINIC, ROOT, SCRIPTS, clinic_repository
 
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
 
@@ -62,16 +61,16 @@ def test_the_hook_passes_the_example_clinic() -> None:
 
 
 def test_the_hook_fails_a_tree_whose_files_are_fine_alone_but_clash(tmp_path: Path) -> None:
-    shutil.copytree(EXAMPLE_CLINIC, tmp_path / "clinics", ignore=shutil.ignore_patterns(".*"))
-    duplicate = (tmp_path / "clinics" / "sessions" / "cardiology.yaml").read_text()
-    (tmp_path / "clinics" / "sessions" / "copy.yaml").write_text(duplicate)
+    repository = clinic_repository(tmp_path)
+    duplicate = (repository / "clinic" / "sessions" / "cardiology.yaml").read_text()
+    (repository / "clinic" / "sessions" / "copy.yaml").write_text(duplicate)
 
-    result = _run_hook(tmp_path, "clinics/")
+    result = _run_hook(repository, "clinic/")
 
     assert result.returncode == 1
     assert (
-        "clinics/sessions/copy.yaml:8:3: Session/cardiology-2026-12-07-0900: metadata.name:"
+        "clinic/sessions/copy.yaml:8:3: Session/cardiology-2026-12-07-0900: metadata.name:"
         " 'cardiology-2026-12-07-0900' is already used by Session/cardiology-2026-12-07-0900"
-        " at clinics/sessions/cardiology.yaml:8:3"
+        " at clinic/sessions/cardiology.yaml:8:3"
     ) in result.stdout + result.stderr
     assert "Traceback" not in result.stderr

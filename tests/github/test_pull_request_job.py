@@ -4,13 +4,12 @@ against the embedded emulator: no credentials, no network."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.github.workflows import EXAMPLE_CLINIC, SCRIPTS, Runner, inputs
+from tests.github.workflows import SCRIPTS, Runner, clinic_repository, make_runner
 
 BAD_MANIFEST = """\
 apiVersion: reconciler/v1
@@ -20,19 +19,8 @@ spec: {}
 """
 
 
-def _repository(tmp_path: Path, *, snapshots: bool = True) -> Path:
-    """A clinic's repository with the example clinic under `clinic/`."""
-    workspace = tmp_path / "repo"
-    shutil.copytree(EXAMPLE_CLINIC, workspace / "clinic", ignore=shutil.ignore_patterns(".*"))
-    if not snapshots:
-        shutil.rmtree(workspace / "clinic" / "snapshots")
-    return workspace
-
-
 def _runner(workspace: Path, tmp_path: Path, **values: str) -> Runner:
-    temp = tmp_path / "runner-temp"
-    temp.mkdir(exist_ok=True)
-    return Runner(workspace, temp, job="plan", values=inputs(**values))
+    return make_runner(workspace, tmp_path, job="plan", values=values)
 
 
 def _check(runner: Runner) -> tuple[str, int]:
@@ -47,7 +35,7 @@ def _check(runner: Runner) -> tuple[str, int]:
 def test_the_example_clinic_fails_the_check_for_its_unreconcilable_snapshot(
     tmp_path: Path,
 ) -> None:
-    runner = _runner(_repository(tmp_path), tmp_path, **{"inputs.path || '.'": "clinic"})
+    runner = _runner(clinic_repository(tmp_path), tmp_path, **{"inputs.path || '.'": "clinic"})
 
     validate = runner.run("validate")
     plan = runner.run("plan")
@@ -62,11 +50,15 @@ def test_the_example_clinic_fails_the_check_for_its_unreconcilable_snapshot(
     assert Path(plan.outputs["errors"]).read_text() == ""
     assert runner.summary.read_text() == markdown, "the run's summary shows the plan too"
     assert verdict.returncode == 1
-    assert "::error title=reconciler plan::blocked or unreconcilable" in verdict.stdout
+    assert (
+        "::error title=reconciler plan::blocked, unreconcilable, or over the cancel budget"
+        " (raise max_cancels in reconciler.yaml in this pull request if the cancels are"
+        " meant): see the plan comment"
+    ) in verdict.stdout
 
 
 def test_changes_pass_the_check_and_so_does_nothing_left_to_do(tmp_path: Path) -> None:
-    workspace = _repository(tmp_path, snapshots=False)
+    workspace = clinic_repository(tmp_path, snapshots=False)
     runner = _runner(workspace, tmp_path, **{"inputs.path || '.'": "clinic"})
 
     assert _check(runner) == ("2", 0)
@@ -85,7 +77,7 @@ def test_changes_pass_the_check_and_so_does_nothing_left_to_do(tmp_path: Path) -
 def test_a_bad_manifest_is_annotated_and_fails_the_check_though_the_plan_still_runs(
     tmp_path: Path,
 ) -> None:
-    workspace = _repository(tmp_path) / "clinic"  # a repository whose root is the tree
+    workspace = clinic_repository(tmp_path) / "clinic"  # a repository whose root is the tree
     (workspace / "sessions" / "bad.yaml").write_text(BAD_MANIFEST)
     runner = _runner(workspace, tmp_path)  # path: "."
 
@@ -111,10 +103,15 @@ def test_a_bad_manifest_is_annotated_and_fails_the_check_though_the_plan_still_r
 
 def test_the_check_fails_when_nothing_ran(tmp_path: Path) -> None:
     """As after a failed install: the last step still runs, and names what is missing."""
-    runner = _runner(_repository(tmp_path), tmp_path)
+    runner = _runner(clinic_repository(tmp_path), tmp_path)
+    runner.failed = True  # the install step failed
 
+    assert runner.run("validate").skipped
+    assert runner.run("plan").skipped
+    assert not runner.runs("comment"), "no plan, nothing to comment"
     verdict = runner.run("verdict")
 
+    assert not verdict.skipped
     assert verdict.returncode == 1
     assert "::error title=reconciler validate::no result (exit none)" in verdict.stdout
     assert "::error title=reconciler plan::no plan (exit none)" in verdict.stdout
@@ -122,7 +119,7 @@ def test_the_check_fails_when_nothing_ran(tmp_path: Path) -> None:
 
 
 def test_a_plan_without_a_shared_inventory_is_flagged(tmp_path: Path) -> None:
-    runner = _runner(_repository(tmp_path), tmp_path, **{"inputs.path || '.'": "clinic"})
+    runner = _runner(clinic_repository(tmp_path), tmp_path, **{"inputs.path || '.'": "clinic"})
 
     found = runner.run("inventory")
 
@@ -134,7 +131,7 @@ def test_a_plan_without_a_shared_inventory_is_flagged(tmp_path: Path) -> None:
 
 
 def test_the_selector_reaches_the_plan_as_one_argument_never_as_shell(tmp_path: Path) -> None:
-    workspace = _repository(tmp_path)
+    workspace = clinic_repository(tmp_path)
     runner = _runner(
         workspace,
         tmp_path,
@@ -150,14 +147,37 @@ def test_the_selector_reaches_the_plan_as_one_argument_never_as_shell(tmp_path: 
     assert plan.returncode == 0
     assert not (workspace / "injected").exists()
     assert not (workspace / "clinic" / "injected").exists()
+    assert plan.outputs["exitcode"] == "1"
+    assert (
+        Path(plan.outputs["errors"])
+        .read_text()
+        .startswith(
+            "error: --selector clinic=$(touch injected); touch injected: matches no manifest"
+        )
+    ), "the whole text reached the reconciler as the selector"
 
 
 @pytest.mark.parametrize("tree", ["clinic", "clinic/"])
 def test_annotations_name_the_file_as_the_pull_request_does(tmp_path: Path, tree: str) -> None:
-    workspace = _repository(tmp_path)
+    workspace = clinic_repository(tmp_path)
     (workspace / "clinic" / "sessions" / "bad.yaml").write_text(BAD_MANIFEST)
     runner = _runner(workspace, tmp_path, **{"inputs.path || '.'": tree})
 
     validate = runner.run("validate")
 
     assert "::error file=clinic/sessions/bad.yaml,line=3," in validate.stdout
+
+
+def test_the_comment_is_posted_for_every_plan_outcome_but_not_without_a_plan(
+    tmp_path: Path,
+) -> None:
+    runner = _runner(clinic_repository(tmp_path), tmp_path)
+    for exitcode in ("0", "1", "2", "3"):
+        runner.outputs["plan"] = {"exitcode": exitcode}
+        assert runner.runs("comment"), exitcode
+    runner.failed = True  # e.g. the plan step itself died after writing its exit code
+    assert runner.runs("comment")
+    assert runner.runs("verdict")
+    runner.outputs["plan"] = {}
+    assert not runner.runs("comment")
+    assert runner.runs("verdict")
