@@ -1,5 +1,5 @@
 """Allow `python -m reconciler`."""
 
-from reconciler.cli import main
+from reconciler.cli import entry
 
-main()
+entry()

@@ -34,6 +34,7 @@ from reconciler.clients import (
     Clients,
     NotFoundError,
     Probe,
+    RateLimit,
     SessionCanceledError,
     Targets,
     Tuning,
@@ -55,7 +56,14 @@ from reconciler.inventory import (
     parse_location,
     session_key,
 )
-from reconciler.manifests import ProjectConfig, find_config_path, load, load_config
+from reconciler.manifests import (
+    ProjectConfig,
+    RateLimitSettings,
+    find_config_path,
+    load,
+    load_config,
+)
+from reconciler.manifests.cache import cache_folder
 from reconciler.manifests.staging import Staged
 from reconciler.planning import (
     Desired,
@@ -171,8 +179,10 @@ def targets_for(
     flags: Urls,
     environ: Mapping[str, str],
     project: Project | None = None,
+    parallelism: int = 1,
 ) -> Targets:
-    """The API targets for a manifest tree: flag > environment > reconciler.yaml > embedded."""
+    """The API targets for a manifest tree: flag > environment > reconciler.yaml > embedded.
+    (`parallelism`: how many actions an apply runs at once.)"""
     project = project or Project.of(paths)
     config = project.config
     return choose_targets(
@@ -181,6 +191,19 @@ def targets_for(
         config=Urls(coviu=config.coviu_url, auvious=config.auvious_url),
         embedded_db=embedded_db(project),
         embedded_clock=config.emulator.clock,
+        rate_limit=rate_limit(config.rate_limit, parallelism),
+    )
+
+
+def rate_limit(settings: RateLimitSettings, parallelism: int = 1) -> RateLimit:
+    """reconciler.yaml's `rate_limit` with the defaults filled in: 10 calls a second, bursts
+    of one second's calls, 8 calls open at once or as many as the apply runs actions."""
+    default = RateLimit()
+    per_second = settings.per_second or default.per_second
+    return RateLimit(
+        per_second=per_second,
+        burst=settings.burst or max(1, round(per_second)),
+        in_flight=settings.in_flight or max(default.in_flight, parallelism),
     )
 
 
@@ -264,14 +287,17 @@ def _prepare(
     selection: Selection,
     environ: Mapping[str, str],
     max_cancels: int | None = None,
+    parallelism: int = 1,
 ) -> _Run:
     selector = selection.selector
     chosen = dict(selector) if isinstance(selector, Mapping) else parse_selector(selector)
     only = parse_only(selection.only)
-    loaded = load(paths)
+    loaded = load(paths, cache=cache_folder(environ))
     desired = desired_state(loaded, paths=[str(path) for path in paths], selector=chosen, only=only)
     project = Project.found(loaded.config, loaded.config_path)
-    targets = targets_for(paths, flags=flags, environ=environ, project=project)
+    targets = targets_for(
+        paths, flags=flags, environ=environ, project=project, parallelism=parallelism
+    )
     location = state_path(paths, flag=state, environ=environ, project=project)
     budget = next(
         (value for value in (max_cancels, loaded.config.max_cancels) if value is not None),
@@ -423,6 +449,7 @@ def apply(
         selection=selection,
         environ=environ,
         max_cancels=budget.max_cancels,
+        parallelism=parallelism,
     )
     return _applying(run, None, parallelism, hooks or Hooks(), tuning, budget.allow_mass_cancel)
 
@@ -455,6 +482,7 @@ def apply_saved(
         selection=Selection(saved.selector, saved.only),
         environ=environ,
         max_cancels=budget.max_cancels,
+        parallelism=parallelism,
     )
     try:
         refuse_foreign(

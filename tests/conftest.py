@@ -62,6 +62,16 @@ class CountingTransport(httpx.AsyncBaseTransport):
         return sum(1 for m, p in self.requests if m == method and p.startswith(path_prefix))
 
 
+@pytest.fixture(autouse=True)
+def parse_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own parsed-manifest cache (commands it runs, in-process or not, use it),
+    never the user's: a test's first load fills it, a second one reads from it."""
+    folder = tmp_path_factory.mktemp("cache")
+    folder.chmod(0o700)
+    monkeypatch.setenv("RECONCILER_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

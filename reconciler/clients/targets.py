@@ -57,6 +57,8 @@ class Targets:
     auvious: Credentials
     embedded_db: Path | None = None
     embedded_clock: datetime | None = field(default=None, compare=False)
+    rate_limit: RateLimit = field(default_factory=RateLimit, compare=False)
+    """How hard both services may be called (reconciler.yaml `rate_limit`)."""
 
     def describe(self) -> dict[str, str]:
         """Each service's target, in words safe to show (no credentials)."""
@@ -73,8 +75,10 @@ def choose_targets(
     config: Urls,
     embedded_db: Path,
     embedded_clock: datetime | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> Targets:
     """Pick the targets: flag > environment > reconciler.yaml > the embedded emulator."""
+    limit = rate_limit or RateLimit()
     coviu = flags.coviu or environ.get("COVIU_API_URL") or config.coviu
     auvious = flags.auvious or environ.get("AUVIOUS_API_URL") or config.auvious
     if coviu is None and auvious is None:
@@ -90,6 +94,7 @@ def choose_targets(
             auvious=credentials,
             embedded_db=embedded_db,
             embedded_clock=embedded_clock,
+            rate_limit=limit,
         )
     if coviu is None or auvious is None:
         given, missing = ("Coviu", "Auvious") if auvious is None else ("Auvious", "Coviu")
@@ -103,6 +108,7 @@ def choose_targets(
         auvious_url=_checked_url(auvious, "Auvious"),
         coviu=_credentials(environ, *COVIU_ENV[1:]),
         auvious=_credentials(environ, *AUVIOUS_ENV[1:]),
+        rate_limit=limit,
     )
 
 
@@ -147,10 +153,11 @@ def _credentials(environ: Mapping[str, str], key: str, secret: str) -> Credentia
 
 @dataclass(frozen=True)
 class Tuning:
-    """How hard the clients try: retries, rate limit, timeouts, parallel page fetches."""
+    """How hard the clients try: retries, rate limit (None: the targets'), timeouts,
+    parallel page fetches."""
 
     policy: RetryPolicy = field(default_factory=RetryPolicy)
-    rate_limit: RateLimit = field(default_factory=RateLimit)
+    rate_limit: RateLimit | None = None
     timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
     page_parallelism: int = 4
 
@@ -197,7 +204,7 @@ async def connect(
                     service=service,
                     http=http,
                     policy=tuning.policy,
-                    limiter=RateLimiter(tuning.rate_limit, timer),
+                    limiter=RateLimiter(tuning.rate_limit or targets.rate_limit, timer),
                     timer=timer,
                     credentials_hint=hint,
                     timeout=tuning.timeout,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 
 class ApiTimeError(ValueError):
     """A time in an answer that is neither RFC 1123 nor ISO 8601 with an offset."""
 
 
+@lru_cache(maxsize=8192)
 def parse_api_time(text: str) -> datetime:
     """Read an RFC 1123 (`Wed, 08 Jun 2016 04:07:11 GMT`) or ISO 8601 time, in UTC."""
     value = text.strip()

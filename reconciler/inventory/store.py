@@ -14,7 +14,6 @@ secret salt, which is never shown.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Iterator, Mapping
@@ -193,8 +192,7 @@ class Inventory:
 
     def hash_id(self, participant_id: str) -> str:
         """The keyed hash that stands for a participant id at rest and in output."""
-        digest = hmac.new(self._salt, participant_id.encode("utf-8"), hashlib.sha256)
-        return digest.hexdigest()
+        return hmac.digest(self._salt, participant_id.encode("utf-8"), "sha256").hex()
 
     @contextmanager
     def writing(self, *, now: datetime, if_unlocked: bool = False) -> Iterator[Batch]:

@@ -4,7 +4,7 @@
 returns a `ManifestSet` or raises `ManifestError` carrying every problem found.
 """
 
-from reconciler.manifests.config import ProjectConfig
+from reconciler.manifests.config import ProjectConfig, RateLimitSettings
 from reconciler.manifests.documents import Limits
 from reconciler.manifests.fields import PREVENT_CANCEL
 from reconciler.manifests.loader import (
@@ -39,6 +39,7 @@ __all__ = [
     "Participant",
     "Problem",
     "ProjectConfig",
+    "RateLimitSettings",
     "Session",
     "SessionSpec",
     "SnapshotApproval",

@@ -39,6 +39,32 @@ class EmulatorSettings(BaseModel):
     )
 
 
+class RateLimitSettings(BaseModel):
+    """How hard the clients may call each service: the vendor's allowance for the account.
+
+    Unset values keep the built-in defaults: 10 calls a second, bursts of as many calls as
+    one second allows, and 8 calls open at once (or apply's --parallelism, if larger)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_second: float | None = Field(
+        default=None, gt=0, le=100_000, description="Calls a second to each service (default 10)."
+    )
+    burst: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Calls that may start at once after a quiet spell (default: per_second).",
+    )
+    in_flight: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000,
+        description="Calls open at once to each service (default 8, or apply's --parallelism"
+        " if larger).",
+    )
+
+
 class ProjectConfig(BaseModel):
     """Settings for every command run on this manifest tree."""
 
@@ -59,6 +85,10 @@ class ProjectConfig(BaseModel):
         description="The cancel budget: apply refuses a plan that cancels more sessions and"
         " participants than this, unless given --allow-mass-cancel (default 10;"
         " --max-cancels overrides).",
+    )
+    rate_limit: RateLimitSettings = Field(
+        default=RateLimitSettings(),
+        description="How hard the clients may call each service (the vendor's allowance).",
     )
 
     @field_validator("state")

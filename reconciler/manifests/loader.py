@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.checks import identity, repeated_names, session_problems
 from reconciler.manifests.composer import parse
 from reconciler.manifests.config import ProjectConfig, find_config, read_config
@@ -74,15 +75,31 @@ class _Read:
 
 
 def load(
-    paths: Sequence[Path] = (), *, limits: Limits = DEFAULT_LIMITS, allow_empty: bool = False
+    paths: Sequence[Path] = (),
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    allow_empty: bool = False,
+    cache: Path | None = None,
 ) -> ManifestSet:
     """Load every manifest under `paths` (default: the current folder) and the project config.
 
     Raises ManifestError listing every problem found, if there is any; finding no
-    manifest at all is one, unless `allow_empty`.
+    manifest at all is one, unless `allow_empty`. With `cache` (a folder), files parsed
+    before are not parsed again (see `manifests.cache`).
     """
     with _cycle_collector_paused():
-        return _load(paths, limits, allow_empty)
+        roots = list(paths) or [Path(".")]
+        parsed = ParseCache.open(cache, roots, limits) if cache is not None else None
+        try:
+            loaded = _load(roots, limits, allow_empty, parsed)
+        except ManifestError:
+            if parsed is None or not parsed.hits:
+                raise
+            # Cached documents hold no positions: read again for exact messages.
+            return _load(roots, limits, allow_empty, None)
+        if parsed is not None:
+            parsed.save()
+        return loaded
 
 
 def load_config(first: Path = Path("."), *, limits: Limits = DEFAULT_LIMITS) -> ProjectConfig:
@@ -120,14 +137,15 @@ def _cycle_collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _load(paths: Sequence[Path], limits: Limits, allow_empty: bool) -> ManifestSet:
-    roots = list(paths) or [Path(".")]
+def _load(
+    roots: list[Path], limits: Limits, allow_empty: bool, cache: ParseCache | None
+) -> ManifestSet:
     read = _Read()
     found = list(discover(roots, read.problems))
     files = [path for path in found if not is_config_file(Path(path))]
     config, config_path = _load_configs(roots[0], found, limits, read.problems)
     for path in files:
-        _read_file(path, limits, read)
+        _read_file(path, limits, read, cache)
     manifests = _validate(read)
     if not manifests and not read.problems and not allow_empty:
         where = ", ".join(str(root) for root in roots)
@@ -142,12 +160,16 @@ def _load(paths: Sequence[Path], limits: Limits, allow_empty: bool) -> ManifestS
     return ManifestSet(tuple(manifests), tuple(files), config, config_path)
 
 
-def _read_file(path: str, limits: Limits, read: _Read) -> None:
+def _read_file(path: str, limits: Limits, read: _Read, cache: ParseCache | None) -> None:
     text = read_text(path, limits)
     if isinstance(text, Problem):
         read.problems.append(text)
         return
-    parsed = parse(text, limits=limits)
+    parsed = cache.get(path, text) if cache is not None else None
+    if parsed is None:
+        parsed = parse(text, limits=limits)
+        if cache is not None:
+            cache.put(path, text, parsed)
     for document in parsed.documents:
         _accept(path, document, read)
     if parsed.error is not None:

@@ -93,6 +93,7 @@ def desired_state(
     anchor = anchor_of(loaded)
     sessions: list[DesiredSession] = []
     approvals: list[DesiredApproval] = []
+    sources: dict[str, str] = {}  # a file holds many manifests: normalize its path once
     for item in loaded.manifests:
         labels = item.manifest.metadata.labels
         if any(labels.get(key) != value for key, value in selector.items()):
@@ -100,7 +101,10 @@ def desired_state(
         if only and f"{item.manifest.kind}/{item.manifest.metadata.name}" not in only:
             continue
         if isinstance(item.manifest, Session):
-            sessions.append(_session(item.manifest, normal_path(item.source.path, anchor=anchor)))
+            path = item.source.path
+            if path not in sources:
+                sources[path] = normal_path(path, anchor=anchor)
+            sessions.append(_session(item.manifest, sources[path]))
         else:
             approvals.append(_approval(item.manifest))
     sessions.sort(key=lambda session: session.key)

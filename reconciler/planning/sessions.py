@@ -154,8 +154,9 @@ def _session(
         if change.field == "end_time":
             start = desired.start if start_moves else live.start
             verdicts[change.field] = rules.may_move_end(live, start, change.new, now)
-    print_ = fingerprint.of_session(live)
-    yield from _split(context, Kind.UPDATE_SESSION, changes, verdicts, print_)
+    if changes:
+        print_ = fingerprint.of_session(live)
+        yield from _split(context, Kind.UPDATE_SESSION, changes, verdicts, print_)
     yield from _participants(desired, record, live, context)
 
 

@@ -33,7 +33,12 @@ PARTICIPANT_FIELDS = ("display_name", "role", "picture", "state")
 
 def participant_fields(participant: DesiredParticipant | LiveParticipant) -> dict[str, Any]:
     """`PARTICIPANT_FIELDS` of a desired or a live participant, by their API names."""
-    return {name: getattr(participant, name) for name in PARTICIPANT_FIELDS}
+    return {
+        "display_name": participant.display_name,
+        "role": participant.role,
+        "picture": participant.picture,
+        "state": participant.state,
+    }
 
 
 def session_fields(session: DesiredSession | LiveSession) -> dict[str, Any]:
