@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -513,10 +514,11 @@ def _applying(
         if saved is None and chosen.actions and hooks.confirm and not hooks.confirm(chosen):
             report = Report(chosen, recovered=recovered, declined=True)
         else:
+            started = time.monotonic()
             results = asyncio.run(
                 _executing(run, inventory, chosen, fresh, parallelism, hooks, tuning)
             )
-            report = Report(chosen, results, recovered)
+            report = Report(chosen, results, recovered, seconds=time.monotonic() - started)
     return Applied(report, run.targets, run.state, lock.taken_over)
 
 

@@ -56,6 +56,8 @@ class Report:
     recovered: tuple[Recovered, ...] = ()
     declined: bool = False
     """The person asked said no: nothing was applied."""
+    seconds: float = 0.0
+    """How long carrying out the actions took (not planning, not waiting for a yes)."""
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for result in self.results if result.outcome is outcome)

@@ -17,7 +17,7 @@ import os
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -115,6 +115,9 @@ class Database(ABC):
         """The backend's own name for whoever holds its lock: (process id, description)."""
         return None
 
+    def commit_faster(self) -> None:  # noqa: B027 - a backend with nothing to tune does nothing
+        """Make each commit cheaper without making it less durable, if the backend can."""
+
     @abstractmethod
     def close(self) -> None:
         """Close the connection."""
@@ -182,6 +185,15 @@ class SqliteDatabase(Database):
     def set_schema_version(self, version: int) -> None:
         self._connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         self._connection.execute(f"PRAGMA user_version = {int(version)}")
+
+    def commit_faster(self) -> None:
+        # Write-ahead logging: a commit syncs the log once (~0.3 ms here) instead of the
+        # rollback journal and the database (~1 ms), and readers no longer wait for a
+        # writer. synchronous=FULL keeps every commit on disk before it returns. Kept in
+        # the file; left as it is if another connection holds it (the next apply tries).
+        with suppress(sqlite3.OperationalError):
+            self._connection.execute("PRAGMA journal_mode = WAL")
+        self._connection.execute("PRAGMA synchronous = FULL")
 
     def close(self) -> None:
         self._connection.close()

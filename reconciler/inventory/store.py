@@ -120,6 +120,8 @@ class Inventory:
                     if version != SCHEMA_VERSION:
                         migrate(db)
                     lineage, salt = _identity(db)
+                if create:  # a run that writes: apply, import, state
+                    db.commit_faster()
         except BaseException:
             db.close()
             raise

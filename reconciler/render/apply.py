@@ -63,6 +63,9 @@ def summary(report: Report) -> list[str]:
         "",
     ]
     lines += [f"  {_LABELS[outcome]:<12}{counts[outcome.value]:>6}" for outcome in Outcome]
+    if report.seconds > 0:
+        rate = len(report.results) / report.seconds
+        lines += ["", f"Carried out in {report.seconds:.1f} s ({rate:.0f} actions a second)."]
     missed = [result for result in report.results if result.outcome is not Outcome.APPLIED]
     if missed:
         lines += ["", "Not applied:"]
@@ -82,6 +85,7 @@ def as_json(report: Report, *, targets: dict[str, str]) -> str:
         "format": APPLY_FORMAT,
         "version": APPLY_VERSION,
         "summary": report.counts,
+        "seconds": round(report.seconds, 3),
         "recovered": [
             {
                 "target": each.target,

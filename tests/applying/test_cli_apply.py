@@ -319,7 +319,10 @@ def test_json_output_is_one_document_whose_summary_counts_its_results(tree: Path
     assert run.code == 0, run.err
     document = json.loads(run.out)  # nothing else on stdout: no plan text, no lines
     assert (document["format"], document["version"]) == ("reconciler-apply", 1)
-    assert list(document) == ["format", "version", "summary", "recovered", "results", "plan"]
+    assert list(document) == [
+        *("format", "version", "summary", "seconds", "recovered", "results", "plan")
+    ]
+    assert document["seconds"] >= max(result["seconds"] for result in document["results"])
     outcomes = Counter(result["outcome"] for result in document["results"])
     assert document["summary"] == {
         "applied": outcomes["applied"],

@@ -86,3 +86,9 @@ def test_on_a_terminal_results_go_above_a_bar_on_stderr_and_stdout_stays_clean(
     for result in RESULTS:
         assert result_line(result) in shown
     assert "3/3" in shown  # the bar counted every action
+
+
+def test_the_closing_table_says_how_long_the_actions_took_and_how_many_a_second() -> None:
+    lines = summary(Report(PLAN, RESULTS, seconds=2.0))
+    assert lines[6:8] == ["", "Carried out in 2.0 s (2 actions a second)."]
+    assert "Carried out" not in "\n".join(summary(Report(PLAN, RESULTS)))
