@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parent / "benchmarks"
 
 
@@ -66,3 +68,42 @@ def test_bench_plan_reads_the_same_pages_however_long_the_history() -> None:
     assert requests["plan_with_history"] == requests["plan_active_only"]
     # Everything, 700 sessions: a token, page 0, pages 1-2, then 3-6 in one batch.
     assert requests["naive_full_listing"] == 8
+
+
+@pytest.mark.network
+def test_bench_scale_at_a_small_size_plans_right_and_reads_no_more_pages_than_it_must() -> None:
+    """Every scenario of the scale benchmark at N = 200, untimed: the script itself exits
+    non-zero when a plan is not what it must be (no change; exactly the renamed sessions
+    to update; every create applied)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "bench_scale.py"),
+            *("--sessions", "200", "--creates", "40", "--active", "20", "--runs", "1"),
+            *("--parallelism", "1,4", "--latency-ms", "0"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    cases = figures["cases"]
+    # A token, then the one page that holds all 200 sessions (200 is a page's most).
+    # Renaming a tenth of them reads the same pages; the raw baseline reads exactly them.
+    assert cases["s1"]["requests"] == 2
+    assert cases["s2"]["requests"] == cases["s1"]["requests"]
+    assert cases["b_parallel4"]["requests"] == cases["s1"]["requests"]
+    # 200 finished sessions in the inventory add no request to a plan of 20 upcoming.
+    assert cases["s4_history"]["requests"] == cases["s4_alone"]["requests"] == 2
+    for width in (1, 4):
+        # 40 creates; a token for the plan and its listing, then a token for the writes
+        # and the server's clock read again before the first; the raw baseline: a token
+        # and the 40 creates.
+        assert cases[f"s3_p{width}_0ms"]["requests"] == 40 + 4
+        assert cases[f"c_p{width}_0ms"]["requests"] == 40 + 1
+    assert cases["s1"]["peak_rss_mb"] > 0
+    targets = figures["targets"]
+    assert targets["S1 requests <= 60"]["met"]
+    assert targets["S4 requests with history == alone"]["met"]
