@@ -6,22 +6,30 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent / "benchmarks"
 
 
-def test_bench_load_loads_every_generated_session_and_prints_its_json_line() -> None:
+def figures_of(script: str, *arguments: str, timeout: float = 120) -> dict[str, Any]:
+    """Run benchmark `script`; the figures of its JSON line. It exits non-zero when what it
+    measured came out wrong (a listing missed a session, a plan was not what it must be)."""
     done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "bench_load.py"), "--sessions", "90", "--runs", "1"],
+        [sys.executable, str(BENCHMARKS / script), *arguments],
         capture_output=True,
         text=True,
         check=False,
-        timeout=120,
+        timeout=timeout,
     )
-    assert done.returncode == 0, done.stderr
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def test_bench_load_loads_every_generated_session_and_prints_its_json_line() -> None:
+    figures = figures_of("bench_load.py", "--sessions", "90", "--runs", "1")
     assert (figures["benchmark"], figures["sessions"], figures["runs"]) == ("load", 90, 1)
     assert figures["files"] == 3  # 40 sessions a file
     assert figures["load_s"] > 0
@@ -29,15 +37,7 @@ def test_bench_load_loads_every_generated_session_and_prints_its_json_line() -> 
 
 
 def test_bench_clients_lists_every_session_in_every_case_and_counts_retried_requests() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "bench_clients.py"), "--sessions", "450", "--runs", "1"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr  # it exits non-zero if a listing missed one
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures = figures_of("bench_clients.py", "--sessions", "450", "--runs", "1")
     assert (figures["benchmark"], figures["sessions"]) == ("clients", 450)
     requests = figures["requests"]
     assert requests["raw_walk"] == 4  # a token and three pages
@@ -48,19 +48,7 @@ def test_bench_clients_lists_every_session_in_every_case_and_counts_retried_requ
 
 
 def test_bench_plan_reads_the_same_pages_however_long_the_history() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "bench_plan.py"),
-            *("--active", "250", "--history", "450", "--runs", "1"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr  # it exits non-zero if a plan is not empty
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures = figures_of("bench_plan.py", "--active", "250", "--history", "450", "--runs", "1")
     assert (figures["benchmark"], figures["active"], figures["history"]) == ("plan", 250, 450)
     requests = figures["requests"]
     # A token, page 0, then pages 1 and 2 together: 250 active sessions fill two pages.
@@ -75,20 +63,12 @@ def test_bench_scale_at_a_small_size_plans_right_and_reads_no_more_pages_than_it
     """Every scenario of the scale benchmark at N = 200, untimed: the script itself exits
     non-zero when a plan is not what it must be (no change; exactly the renamed sessions
     to update; every create applied)."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "bench_scale.py"),
-            *("--sessions", "200", "--creates", "40", "--active", "20", "--runs", "1"),
-            *("--parallelism", "1,4", "--latency-ms", "0"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    figures = figures_of(
+        "bench_scale.py",
+        *("--sessions", "200", "--creates", "40", "--active", "20", "--runs", "1"),
+        *("--parallelism", "1,4", "--latency-ms", "0"),
         timeout=300,
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
     cases = figures["cases"]
     # A token, then the one page that holds all 200 sessions (200 is a page's most).
     # Renaming a tenth of them reads the same pages; the raw baseline reads exactly them.
