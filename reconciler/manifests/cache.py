@@ -115,9 +115,7 @@ def _read(path: Path) -> dict[str, tuple[str, list[Any]]]:
             content = json.load(stream)
         if content.get("format") != FORMAT:
             return {}
-        return {
-            name: (str(entry[0]), list(entry[1])) for name, entry in content["entries"].items()
-        }
+        return {name: (str(entry[0]), list(entry[1])) for name, entry in content["entries"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
         return {}  # none yet, or unreadable: parse everything, and write it anew
 

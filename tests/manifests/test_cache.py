@@ -46,7 +46,8 @@ def tree(root: Path, **titles: str) -> Path:
 def entries(folder: Path) -> dict[str, Any]:
     [cache_file] = folder.glob("parsed-*.json")
     content: dict[str, Any] = json.loads(cache_file.read_text())
-    return content["entries"]
+    found: dict[str, Any] = content["entries"]
+    return found
 
 
 def test_a_second_load_reads_every_file_from_the_cache_and_equals_a_load_without_it(
