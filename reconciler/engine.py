@@ -737,7 +737,7 @@ def generate_imports(
     roots = [*(paths or [Path(".")])]
     if folder.is_dir() and not any(_inside(folder, root) for root in roots):
         roots.append(folder)  # its manifests' names are taken too
-    loaded = load(roots, allow_empty=True)
+    loaded = load(roots, allow_empty=True, cache=cache_folder(environ))
     targets = targets_for(paths, flags=flags, environ=environ, project=project)
     location = state_path(paths, flag=state, environ=environ, project=project)
     with Inventory.open(location) as inventory:

@@ -6,7 +6,8 @@ JSON, which keeps every type the parser makes (mappings with text keys, lists, t
 integers, floats, booleans, null) exactly. A cached document carries no positions for its
 parts, so a run that finds any problem loads again without the cache, and every message
 points where it always does. A file is looked up by the SHA-256 of its text (and of the
-limits and this version of reconciler), so a changed file is always parsed again.
+limits, this version of reconciler and of ruamel.yaml), so a changed file is always
+parsed again.
 
 The cache lives in the user's own cache folder, never in the manifest tree: a file
 there could be committed by a pull request, and would make a plan show what its YAML
@@ -26,6 +27,8 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+
+from ruamel.yaml import __version__ as ruamel_version
 
 from reconciler import __version__
 from reconciler.manifests.documents import Document, Limits, Parsed
@@ -63,7 +66,8 @@ class ParseCache:
             return None
         tree = "\0".join(os.path.realpath(root) for root in roots)
         name = hashlib.sha256(tree.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        cache = cls(folder / f"parsed-{name}.json", f"{FORMAT}\0{__version__}\0{limits!r}\0")
+        salt = f"{FORMAT}\0{__version__}\0{ruamel_version}\0{limits!r}\0"
+        cache = cls(folder / f"parsed-{name}.json", salt)
         cache.entries = _read(cache.path)
         return cache
 

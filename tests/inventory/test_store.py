@@ -363,3 +363,19 @@ def test_a_callers_own_error_inside_a_batch_is_not_blamed_on_the_inventory(
     with pytest.raises(ValueError, match="invalid literal"):
         buggy_caller()
     assert inventory.sessions() == ()
+
+
+def test_a_writing_open_puts_a_sqlite_inventory_in_write_ahead_mode_and_reading_keeps_it(
+    tmp_path: Path,
+) -> None:
+    """A commit through the write-ahead log costs about a third of one through the rollback
+    journal: every run that writes switches the file once, and it stays switched."""
+    path = tmp_path / "state.db"
+    with Inventory.open(path, create=True) as inventory:
+        with inventory.writing(now=T0) as batch:
+            batch.put(record(inventory, "a"))
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with Inventory.open(path) as inventory:  # a plan reads it as it is
+        assert [each.key for each in inventory.sessions()] == ["a"]
+    assert not (tmp_path / "state.db-wal").exists()  # a clean close folds the log back

@@ -198,3 +198,17 @@ def test_what_the_cache_gives_back_is_what_the_parser_made(
     for cached, made in zip(found.documents, parsed.documents, strict=True):
         assert (cached.line, cached.column) == (made.line, made.column)
         assert strictly_equal(cached.data, made.data)
+
+
+def test_another_version_of_the_yaml_parser_parses_every_file_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tree(tmp_path / "m", a="Alpha")
+    folder = tmp_path / "cache"
+    load([root], cache=folder)
+    text = (root / "a.yaml").read_text()
+    cache = ParseCache.open(folder, [root], DEFAULT_LIMITS)
+    assert cache is not None and cache.get(str(root / "a.yaml"), text) is not None
+    monkeypatch.setattr("reconciler.manifests.cache.ruamel_version", "99.0")
+    upgraded = ParseCache.open(folder, [root], DEFAULT_LIMITS)
+    assert upgraded is not None and upgraded.get(str(root / "a.yaml"), text) is None
