@@ -371,9 +371,8 @@ def test_a_writing_open_puts_a_sqlite_inventory_in_write_ahead_mode_and_reading_
     """A commit through the write-ahead log costs about a third of one through the rollback
     journal: every run that writes switches the file once, and it stays switched."""
     path = tmp_path / "state.db"
-    with Inventory.open(path, create=True) as inventory:
-        with inventory.writing(now=T0) as batch:
-            batch.put(record(inventory, "a"))
+    with Inventory.open(path, create=True) as inventory, inventory.writing(now=T0) as batch:
+        batch.put(record(inventory, "a"))
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     with Inventory.open(path) as inventory:  # a plan reads it as it is

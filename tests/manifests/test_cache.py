@@ -208,7 +208,9 @@ def test_another_version_of_the_yaml_parser_parses_every_file_again(
     load([root], cache=folder)
     text = (root / "a.yaml").read_text()
     cache = ParseCache.open(folder, [root], DEFAULT_LIMITS)
-    assert cache is not None and cache.get(str(root / "a.yaml"), text) is not None
+    assert cache is not None
+    assert cache.get(str(root / "a.yaml"), text) is not None
     monkeypatch.setattr("reconciler.manifests.cache.ruamel_version", "99.0")
     upgraded = ParseCache.open(folder, [root], DEFAULT_LIMITS)
-    assert upgraded is not None and upgraded.get(str(root / "a.yaml"), text) is None
+    assert upgraded is not None
+    assert upgraded.get(str(root / "a.yaml"), text) is None
