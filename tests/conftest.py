@@ -8,6 +8,7 @@ clock, never with the wall clock: the clients wait on a `ManualTimer`.
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from reconciler.clients import (
 from reconciler.emulator import ClientCredentials, make_app
 from reconciler.inventory import Location, parse_location
 from tests.emulator.api import Auvious, Coviu, EmulatorControls
+from tests.evidence import Evidence
 from tests.postgres import BACKENDS, inventory_text, server_url
 
 # Monday 2026-11-30, 08:00 UTC: a fixed "now" that every test starts from.
@@ -60,6 +62,41 @@ class CountingTransport(httpx.AsyncBaseTransport):
 
     def count(self, method: str, path_prefix: str = "") -> int:
         return sum(1 for m, p in self.requests if m == method and p.startswith(path_prefix))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("reconciler")
+    group.addoption(
+        "--soak",
+        type=int,
+        default=int(os.environ.get("RECONCILER_SOAK", "1")),
+        metavar="N",
+        help="run the reliability and security tests N times over, each time with other"
+        " seeds (default 1, or RECONCILER_SOAK)",
+    )
+    group.addoption(
+        "--evidence",
+        default=os.environ.get("RECONCILER_EVIDENCE"),
+        metavar="FILE",
+        help="append what each reliability and security test tried, and its outcome counts,"
+        " to FILE as JSON lines (print the table with `python -m tests.evidence FILE`)",
+    )
+
+
+@pytest.fixture(scope="session")
+def soak(pytestconfig: pytest.Config) -> int:
+    """How many times over the reliability and security tests run (`--soak N`)."""
+    times: int = pytestconfig.getoption("soak")
+    if times < 1:
+        raise pytest.UsageError("--soak must be 1 or more")
+    return times
+
+
+@pytest.fixture(scope="session")
+def evidence(pytestconfig: pytest.Config) -> Evidence:
+    """Where a reliability or security test records what it tried and what came of it."""
+    path = pytestconfig.getoption("evidence")
+    return Evidence(Path(path) if path else None)
 
 
 @pytest.fixture(autouse=True)
