@@ -83,6 +83,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that takes `lap` runs once per lap of `--soak N`, its seeds drawn from it."""
+    if "lap" in metafunc.fixturenames:
+        laps = metafunc.config.getoption("soak")
+        metafunc.parametrize("lap", range(laps), ids=[f"lap-{lap}" for lap in range(laps)])
+
+
 @pytest.fixture(scope="session")
 def soak(pytestconfig: pytest.Config) -> int:
     """How many times over the reliability and security tests run (`--soak N`)."""

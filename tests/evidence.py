@@ -44,7 +44,7 @@ class Evidence:
         self.rows.append(row)
         if self.path is not None:
             with self.path.open("a", encoding="utf-8") as sink:
-                sink.write(json.dumps(asdict(row), sort_keys=True) + "\n")
+                sink.write(json.dumps(asdict(row)) + "\n")
 
 
 def read(lines: Iterable[str]) -> list[Row]:

@@ -5,8 +5,10 @@ and the end result is exactly the manifests, with no duplicate and nothing lost.
 Each kill waits for a moment in the run (its lock taken, its journal grown by a random
 number of writes, a create committed by the API but not yet recorded, the recovery of the
 previous run's writes under way) read from the inventory and the emulator's file, never
-for a length of wall-clock time. The emulator answers a few milliseconds late, so the
-kills land with requests in flight.
+for a length of wall-clock time. Four of the twenty runs kill themselves instead, inside a
+journal write: after its statement, before its commit (`dying.py`), where no kill from
+outside can be aimed. The emulator answers a few milliseconds late, so the kills land
+with requests in flight.
 
 It runs on both inventory backends. A killed run leaves its lock row behind on both; on
 SQLite that row holds until a run on the same host sees its pid is gone, while on
@@ -45,11 +47,14 @@ from tests.applying.served import (
     sqlite_rows,
     wait_for,
 )
+from tests.evidence import Evidence
 
 pytestmark = pytest.mark.network
 
 SESSIONS = 200
 SEED = 20261130
+ROOT = Path(__file__).parents[2]
+"""The repository, for `python -m tests.reliability.dying`."""
 
 
 @pytest.fixture
@@ -98,6 +103,7 @@ class Probe:
 @dataclass
 class Kill:
     moment: str
+    steps: int
     pid: int
     returncode: int
     journal_before: int
@@ -108,6 +114,16 @@ class Kill:
 
 def apply_command(world: World) -> list[str]:
     return reconciler(world, "apply", "--auto-approve")
+
+
+INSIDE_WRITES = ("intent", "outcome")
+"""The moments inside a journal write, where the run kills itself (see `dying.py`)."""
+
+
+def dying_command(world: World, which: str, nth: int) -> list[str]:
+    """The apply, set to kill itself inside its `nth` journal write of kind `which`."""
+    python, dash_m, _, *arguments = apply_command(world)
+    return [python, dash_m, "tests.reliability.dying", which, str(nth), *arguments]
 
 
 def run_and_kill(world: World, probe: Probe, moment: str, rng: random.Random) -> Kill:
@@ -130,13 +146,18 @@ def run_and_kill(world: World, probe: Probe, moment: str, rng: random.Random) ->
         # It has resolved some, not necessarily all, of the dead run's pending writes.
         "recovering": lambda pid: probe.pending() < pending_before,
     }
+    if moment in INSIDE_WRITES:
+        command = dying_command(world, moment, steps)
+        conditions[moment] = lambda pid: False  # it dies by its own hand
+    else:
+        command = apply_command(world)
     reached = conditions[moment]
     # Its output goes to a file, not a pipe nobody reads yet: a full pipe would stall it.
     log = world.folder.parent / f"apply-{time.monotonic_ns()}.log"
     with log.open("w") as sink:
         process = subprocess.Popen(
-            apply_command(world),
-            env=world.env,
+            command,
+            env={**world.env, "PYTHONPATH": str(ROOT)},
             cwd=world.folder.parent,
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -155,6 +176,7 @@ def run_and_kill(world: World, probe: Probe, moment: str, rng: random.Random) ->
     output = log.read_text()
     return Kill(
         moment=moment,
+        steps=steps,
         pid=process.pid,
         returncode=process.returncode,
         journal_before=journal_before,
@@ -166,7 +188,8 @@ def run_and_kill(world: World, probe: Probe, moment: str, rng: random.Random) ->
 
 def kill_moments(rng: random.Random) -> list[str]:
     """The first kill lands before anything exists; the others in a random order."""
-    rest = ["locked"] * 3 + ["journal"] * 6 + ["unrecorded"] * 6 + ["recovering"] * 4
+    rest = ["locked"] * 3 + ["journal"] * 4 + ["unrecorded"] * 5 + ["recovering"] * 3
+    rest += ["intent"] * 2 + ["outcome"] * 2
     rng.shuffle(rest)
     return ["locked", *rest]
 
@@ -192,10 +215,10 @@ def journal_states(world: World) -> Counter[tuple[str, str]]:
 
 
 def test_apply_killed_at_20_random_moments_converges_with_no_duplicate(
-    world: World, inventory_rows: Query
+    world: World, inventory_rows: Query, backend: str, lap: int, evidence: Evidence
 ) -> None:
     probe = Probe(inventory_rows, partial(sqlite_rows, world.emulator_db))
-    rng = random.Random(SEED)
+    rng = random.Random(SEED + lap)
     kills: list[Kill] = []
     for moment in kill_moments(rng):
         kill = run_and_kill(world, probe, moment, rng)
@@ -204,6 +227,15 @@ def test_apply_killed_at_20_random_moments_converges_with_no_duplicate(
             f"run {len(kills)} ({moment}) ended by itself before it was killed:\n{kill.output}"
         )
         assert "Traceback" not in kill.output
+        if moment == "intent":
+            # It died with its `steps`-th intent written and not committed: only the
+            # ones before it are in the journal.
+            assert f"dying inside journal write: intent #{kill.steps}" in kill.output
+            assert kill.journal_after == kill.journal_before + kill.steps - 1
+        elif moment == "outcome":
+            # It died settling an entry: that entry is still pending.
+            assert f"dying inside journal write: outcome #{kill.steps}" in kill.output
+            assert kill.pending_after >= 1
         left_behind(world, probe, kill.pid)  # its pid, now reaped
 
     final = served.run(world, "apply", "--auto-approve", timeout=180)
@@ -233,13 +265,23 @@ def test_apply_killed_at_20_random_moments_converges_with_no_duplicate(
     by_id = {session.session_id: session for session in live}
     with Inventory.open(world.location) as inventory:
         records = inventory.sessions()
-        assert inventory.pending() == ()
+        inventory_pending = inventory.pending()
+        assert inventory_pending == ()
         assert inventory.lock_info() is None
         assert sorted(record.key for record in records) == sorted(wanted)
         assert duplicates([record.session_id for record in records]) == []
         assert {record.session_id for record in records} == set(by_id)
+        agreeing = []
         for record in records:
             session = by_id[record.session_id]
+            live_hashes = {
+                inventory.hash_id(p.participant_id.get_secret_value()) for p in session.participants
+            }
+            agreeing.append(
+                (session.session_name, session.start_time, session.end_time)
+                == (wanted[record.key].name, wanted[record.key].start, wanted[record.key].end)
+                and {p.id_hash for p in record.participants} == live_hashes
+            )
             assert (session.session_name, session.start_time, session.end_time) == (
                 wanted[record.key].name,
                 wanted[record.key].start,
@@ -251,9 +293,6 @@ def test_apply_killed_at_20_random_moments_converges_with_no_duplicate(
                 wanted[record.key].people
             )
             assert all(not p.removed for p in session.participants)
-            live_hashes = {
-                inventory.hash_id(p.participant_id.get_secret_value()) for p in session.participants
-            }
             assert {p.id_hash for p in record.participants} == live_hashes
             assert len(record.participants) == len(wanted[record.key].people)
 
@@ -269,3 +308,14 @@ def test_apply_killed_at_20_random_moments_converges_with_no_duplicate(
     resolved = "(create session, interrupted earlier): it was {} before the run stopped"
     assert resolved.format("created") in told
     assert resolved.format("not created") in told
+
+    wanted_keys = {(w.name, w.start, w.end) for w in wanted.values()}
+    evidence.record(
+        "No duplicate or loss",
+        f"kill -9 of apply at seeded moments, inside journal writes too ({backend} inventory)",
+        runs=len(kills),
+        **{f"killed {moment}": n for moment, n in sorted(Counter(k.moment for k in kills).items())},
+        duplicates=len(natural_keys) - len(set(natural_keys)),
+        lost=len(wanted_keys - set(natural_keys)),
+        disagreeing=len(inventory_pending) + sum(not agree for agree in agreeing),
+    )

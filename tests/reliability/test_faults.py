@@ -1,7 +1,9 @@
-"""An apply of 300 creates, 100 updates and 50 cancels against a served emulator whose
-faults are on (5xx, 429, answers dropped after the write was committed), repeated until
-a plan has nothing left to do: the live API ends exactly as the manifests say, with no
-session made twice and none lost, and the inventory names each one once.
+"""The fault matrix: an apply of 300 creates, 100 updates and 50 cancels against a
+served emulator with one kind of fault on at a time (10% 503, 5% 429 with Retry-After,
+2% of answers dropped after the write was committed, 50 ms latency), then all of them
+at once, then tokens expiring mid-apply; each repeated until a plan has nothing left to
+do. The live API must end exactly as the manifests say, with no session or participant
+made twice and none lost, and the inventory must name each one as it is live.
 
 Then the single writes whose every answer is lost: the service did them, so the
 inventory must end up saying so.
@@ -10,10 +12,10 @@ inventory must end up saying so.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ import httpx
 import pytest
 
 from reconciler import engine
-from reconciler.applying import Outcome, Result
+from reconciler.applying import Outcome
 from reconciler.clients import (
     LiveSession,
     RateLimit,
@@ -34,17 +36,22 @@ from reconciler.clients import (
     connect,
 )
 from reconciler.emulator import make_app
+from reconciler.emulator.faults import Decision
 from reconciler.emulator.server import serve_in_background
+from reconciler.emulator.store import Store
 from reconciler.errors import ReconcilerError
 from reconciler.inventory import Inventory
 from reconciler.planning import Kind
-from tests.applying.served import duplicates
 from tests.conftest import CLINIC_A, T0
+from tests.evidence import Evidence
 
 pytestmark = pytest.mark.network
 
 SEED = 3006
 ROUNDS = 8
+TOKEN_TTL_SECONDS = 600
+EXPIRE_EVERY = 60
+"""With tokens expiring, the clock jumps past their expiry every 60th request."""
 FIRST_START = T0 + timedelta(days=2)
 """Every session starts days after the emulator's clock (moved by one test only)."""
 TUNING = Tuning(
@@ -182,15 +189,166 @@ class World:
         asyncio.run(renaming())
 
 
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+@dataclass(frozen=True)
+class Profile:
+    """One row of the fault matrix: the emulator's fault settings (less the seed)."""
+
+    label: str
+    settings: dict[str, Any]
+    expiring: bool = False
+    """Whether the emulator's clock also jumps past every token's expiry, again and again."""
+
+
+ALL_AT_ONCE = {
+    "error_rate": 0.10,
+    "status": 503,
+    "rate_limit_rate": 0.05,
+    "retry_after": 1,
+    "drop_after_commit_rate": 0.02,
+    "latency_ms": 50,
+}
+PROFILES = [
+    Profile("10% 503", {"error_rate": 0.10, "status": 503}),
+    Profile("5% 429 with Retry-After: 1", {"rate_limit_rate": 0.05, "retry_after": 1}),
+    Profile("2% answers dropped after the commit", {"drop_after_commit_rate": 0.02}),
+    Profile("50 ms latency", {"latency_ms": 50}),
+    Profile("all of these at once", ALL_AT_ONCE),
+    Profile("tokens expiring mid-apply", {"latency_ms": 1}, expiring=True),
+]
+
+
+@dataclass
+class Tally:
+    """The faults the emulator injected, counted as it decides them."""
+
+    decide: Callable[[str, str], Decision]
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def __call__(self, method: str, path: str) -> Decision:
+        decision = self.decide(method, path)
+        self.counts["requests"] += 1
+        self.counts["429"] += decision.rate_limited
+        self.counts["5xx"] += decision.error_status is not None and not decision.rate_limited
+        self.counts["answers dropped"] += (
+            decision.drop_after_commit and not decision.rate_limited
+        ) and decision.error_status is None
+        return decision
+
+
+@dataclass
+class Expiry:
+    """The emulator's `sleep`: every `every`-th delayed request moves the clock past the
+    expiry of every token issued so far, so calls in flight find their token expired."""
+
+    store: Store
+    every: int
+    jumps: int = 0
+    seen: int = 0
+
+    async def __call__(self, seconds: float) -> None:
+        self.seen += 1
+        if self.seen % self.every == 0:
+            with self.store.transaction():
+                self.store.advance(timedelta(seconds=TOKEN_TTL_SECONDS + 1))
+            self.jumps += 1
+        await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class Damage:
+    """What a converged run left: each count must be 0."""
+
+    duplicates: int
+    lost: int
+    disagreeing: int
+
+
+def check(world: World, before: dict[str, str]) -> Damage:
+    """Count what is wrong with the live API and the inventory once faults are off:
+    sessions or participants made twice, desired ones missing or not as the manifests
+    say, and inventory records that do not name their live session as it is."""
+    found = world.live()
+    live = [session for session in found if session.canceled_at is None]
+    by_id = {session.session_id: session for session in found}
+    naturals = Counter((s.session_name, s.start_time, s.end_time) for s in live)
+    wanted = {each.key: each for each in DESIRED}
+    made_twice = sum(times - 1 for times in naturals.values())
+    made_twice += sum(
+        times - 1
+        for session in live
+        for times in Counter(p.display_name for p in session.participants if not p.removed).values()
+    )
+    # Anything beyond the desired sessions and the cancelled removed ones was made in
+    # excess, even if it was cancelled since.
+    made_twice += max(0, len(found) - len(DESIRED) - len(REMOVED))
+    lost = sum(1 for each in DESIRED if naturals[each.natural] == 0)
+    lost += sum(1 for each in REMOVED if by_id[before[each.key]].canceled_at is None)
+    disagreeing = 0
+    with Inventory.open(world.state) as inventory:
+        records = {record.key: record for record in inventory.sessions()}
+        disagreeing += len(inventory.pending()) + (inventory.lock_info() is not None)
+        disagreeing += len(set(records) ^ {*wanted, *(each.key for each in REMOVED)})
+        disagreeing += sum(
+            1 for each in REMOVED if each.key in records and not records[each.key].canceled
+        )
+        disagreeing += sum(
+            1
+            for each in UPDATED + UNTOUCHED
+            if each.key in records and records[each.key].session_id != before[each.key]
+        )
+        for key, each in wanted.items():
+            record = records.get(key)
+            session = by_id.get(record.session_id) if record else None
+            if record is None or session is None or record.canceled:
+                disagreeing += 1
+                continue
+            hashes = {
+                inventory.hash_id(p.participant_id.get_secret_value())
+                for p in session.participants
+                if not p.removed
+            }
+            disagreeing += (
+                (session.session_name, session.start_time, session.end_time) != each.natural
+                or (record.start, record.end) != (each.start, each.end)
+                or sorted(p.display_name or "" for p in session.participants if not p.removed)
+                != sorted(each.people)
+                or {p.id_hash for p in record.participants} != hashes
+            )
+    return Damage(made_twice, lost, disagreeing)
+
+
+@contextmanager
+def served(
+    root: Path, monkeypatch: pytest.MonkeyPatch, *, expiring: bool = False
+) -> Iterator[tuple[World, Tally, Expiry | None]]:
+    """A served emulator, its faults counted (and, if `expiring`, its clock jumping past
+    every token's expiry now and then), and a manifest folder under `root`."""
     # Run from the repository's root, as a user does: its manifests are the project's,
     # so a manifest removed from them is this run's to cancel.
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(root)
+
+    async def sleep(seconds: float) -> None:
+        await (expiry or asyncio.sleep)(seconds)
+
     app = make_app(
-        db=tmp_path / "emulator.db", initial_clock=T0, clients=[CLINIC_A], token_ttl_seconds=3600
+        db=root / "emulator.db",
+        initial_clock=T0,
+        clients=[CLINIC_A],
+        token_ttl_seconds=TOKEN_TTL_SECONDS,
+        sleep=sleep,
     )
-    folder = tmp_path / "manifests"
+    emulator = app.state.emulator
+    expiry = Expiry(emulator.store, every=EXPIRE_EVERY) if expiring else None
+    tally = Tally(emulator.faults.decide)
+    emulator.faults.decide = tally
+    grant = emulator.tokens.grant
+
+    def granting(*args: Any, **kwargs: Any) -> Any:
+        tally.counts["tokens issued"] += 1
+        return grant(*args, **kwargs)
+
+    emulator.tokens.grant = granting
+    folder = root / "manifests"
     folder.mkdir()
     try:
         with (
@@ -198,113 +356,93 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             httpx.Client(base_url=server.base_url, timeout=10) as http,
         ):
             urls = Urls(coviu=f"{server.base_url}/v1", auvious=server.base_url)
-            yield World(folder, tmp_path / "state.db", urls, http)
+            yield World(folder, root / "state.db", urls, http), tally, expiry
     finally:
-        app.state.emulator.store.close()
+        emulator.store.close()
 
 
-def fault_settings(round_number: int, rng: random.Random) -> dict[str, Any]:
-    """Each round its own mix: 5xx that may have been handled (500, 502) or surely not
-    (503), 429s that ask for no wait or a second's, and answers lost after the write."""
-    slow = round_number % 4 == 3
-    return {
-        "error_rate": 0.08,
-        "status": (500, 503, 502)[round_number % 3],
-        "rate_limit_rate": 0.005 if slow else 0.04,
-        "retry_after": 1 if slow else 0,
-        "drop_after_commit_rate": 0.06,
-        "seed": rng.randrange(1_000_000),
-    }
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    with served(tmp_path, monkeypatch) as (world, _, _):
+        yield world
 
 
-def test_apply_under_faults_converges_with_no_duplicate_and_nothing_lost(world: World) -> None:
-    write(world.folder, KEPT)
-    first = world.apply()
-    assert first.report.counts["applied"] == len(KEPT), first.report.counts
-    with Inventory.open(world.state) as inventory:
-        before = {record.key: record.session_id for record in inventory.sessions()}
-    assert len(set(before.values())) == len(KEPT)
+@pytest.mark.parametrize("profile", PROFILES, ids=[profile.label for profile in PROFILES])
+def test_apply_under_each_fault_converges_with_no_duplicate_and_nothing_lost(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    profile: Profile,
+    lap: int,
+    evidence: Evidence,
+) -> None:
+    seed = SEED + 1000 * lap + PROFILES.index(profile)
+    with served(tmp_path, monkeypatch, expiring=profile.expiring) as (world, tally, expiry):
+        write(world.folder, KEPT)
+        first = world.apply()
+        assert first.report.counts["applied"] == len(KEPT), first.report.counts
+        with Inventory.open(world.state) as inventory:
+            before = {record.key: record.session_id for record in inventory.sessions()}
+        assert len(set(before.values())) == len(KEPT)
 
-    write(world.folder, DESIRED)
-    planned = world.plan().plan
-    assert Counter(item.kind for item in planned.actions) == {
-        Kind.CREATE_SESSION: 300,
-        Kind.UPDATE_SESSION: 100,
-        Kind.CANCEL_SESSION: 50,
-    }
-    assert planned.blocked == ()
-    assert planned.unreconcilable == ()
-
-    rng = random.Random(SEED)
-    results: list[Result] = []
-    errors: list[str] = []
-    converged = False
-    for round_number in range(ROUNDS):
-        world.faults(**fault_settings(round_number, rng))
-        try:
-            applied = world.apply()
-        except ReconcilerError as error:
-            # A whole run may give up under faults (it says why); the next one goes on.
-            errors.append(str(error))
-            continue
-        results += applied.report.results
-        if not applied.report.plan.actions:
-            converged = True
-            break
-    world.faults()
-    assert converged, (Counter(r.outcome for r in results), errors)
-
-    # The faults fired, and the applier met them both ways: answers lost after the
-    # session was made (found again, not made twice) and calls that failed.
-    lost = [r for r in results if "answer was lost" in r.message]
-    failed = [r for r in results if r.outcome is Outcome.FAILED]
-    assert lost, Counter(r.outcome for r in results)
-    assert failed, Counter(r.outcome for r in results)
-    assert all(r.outcome is Outcome.APPLIED for r in lost)
-
-    # Nothing left to do, faults off.
-    again = world.plan()
-    assert again.plan.actions == ()
-    assert again.plan.blocked == ()
-    assert again.plan.unreconcilable == ()
-    assert again.recovered == ()
-
-    # The live API: exactly the desired sessions, each once; the removed ones cancelled;
-    # nothing else was ever made, not even a duplicate cancelled since.
-    found = world.live()
-    live = [session for session in found if session.canceled_at is None]
-    canceled = [session for session in found if session.canceled_at is not None]
-    naturals = [(s.session_name, s.start_time, s.end_time) for s in live]
-    assert duplicates(naturals) == []
-    assert sorted(naturals, key=str) == sorted((s.natural for s in DESIRED), key=str)
-    assert len(found) == len(DESIRED) + len(REMOVED)
-    assert sorted(s.session_id for s in canceled) == sorted(before[s.key] for s in REMOVED)
-
-    # The inventory: a record per desired key, naming its live session with the
-    # manifest's values; the changed sessions were changed in place, not made again.
-    by_id = {session.session_id: session for session in found}
-    wanted = {each.key: each for each in DESIRED}
-    with Inventory.open(world.state) as inventory:
-        records = {record.key: record for record in inventory.sessions()}
-        assert inventory.pending() == ()
-        assert inventory.lock_info() is None
-        assert duplicates([record.session_id for record in records.values()]) == []
-        assert {key for key, record in records.items() if not record.canceled} == set(wanted)
-        assert {key for key, record in records.items() if record.canceled} == {
-            each.key for each in REMOVED
+        write(world.folder, DESIRED)
+        planned = world.plan().plan
+        assert Counter(item.kind for item in planned.actions) == {
+            Kind.CREATE_SESSION: 300,
+            Kind.UPDATE_SESSION: 100,
+            Kind.CANCEL_SESSION: 50,
         }
-        for each in UPDATED + UNTOUCHED:
-            assert records[each.key].session_id == before[each.key]
-        for key, each in wanted.items():
-            session = by_id[records[key].session_id]
-            assert (session.session_name, session.start_time, session.end_time) == each.natural
-            assert (records[key].start, records[key].end) == (each.start, each.end)
-            assert all(not p.removed for p in session.participants)
-            assert sorted(p.display_name or "" for p in session.participants) == sorted(each.people)
-            hashes = {
-                inventory.hash_id(p.participant_id.get_secret_value()) for p in session.participants
-            }
-            assert {p.id_hash for p in records[key].participants} == hashes
+        assert planned.blocked == ()
+        assert planned.unreconcilable == ()
+
+        tally.counts.clear()
+        world.faults(**profile.settings, seed=seed)
+        runs, errors = 0, []
+        converged = False
+        for _ in range(ROUNDS):
+            runs += 1
+            try:
+                applied = world.apply()
+            except ReconcilerError as error:
+                # A whole run may give up under faults (it says why); the next goes on.
+                errors.append(str(error))
+                continue
+            if not applied.report.plan.actions:
+                converged = True
+                break
+        world.faults()
+        assert converged, errors
+
+        # The faults fired: the runs met what the profile injects, and nothing else.
+        met = Counter(tally.counts)
+        for setting, name in (
+            ("error_rate", "5xx"),
+            ("rate_limit_rate", "429"),
+            ("drop_after_commit_rate", "answers dropped"),
+        ):
+            assert (met[name] > 0) == (setting in profile.settings), met
+        if profile.expiring:
+            # The clock passed every token's expiry again and again, and the runs took
+            # new tokens as they went (not just the two each run starts with).
+            assert expiry is not None
+            assert expiry.jumps >= 3, expiry.jumps
+            assert met["tokens issued"] > 2 * runs, met
+            met["token expiries"] = expiry.jumps
+
+        # Nothing left to do, faults off; then nothing wrong anywhere.
+        again = world.plan()
+        assert again.plan.actions == ()
+        assert again.plan.problems == ()
+        assert again.recovered == ()
+        damage = check(world, before)
+        assert damage == Damage(duplicates=0, lost=0, disagreeing=0)
+    faults = ("requests", "5xx", "429", "answers dropped", "token expiries")
+    evidence.record(
+        "No duplicate or loss",
+        f"faults: {profile.label} (300 creates, 100 updates, 50 cancels)",
+        **{"apply runs": runs},
+        **{name: met[name] for name in faults if met[name]},
+        **asdict(damage),
+    )
 
 
 # A write whose answers are all lost: the service did it, the run could not know.
