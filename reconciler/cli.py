@@ -296,7 +296,7 @@ def plan_command(
     )
     _tell_recovery(planned.recovered, planned.busy)
     where = planned.targets.describe()
-    document = show.as_json(planned.plan, targets=where)
+    document = show.as_json(planned.plan, targets=where, seal=planned.seal)
     if out is not None:
         try:
             _write_atomically(out, document)

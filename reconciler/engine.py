@@ -27,6 +27,7 @@ from reconciler.applying import (
     refuse_expired,
     refuse_foreign,
     refuse_stale,
+    refuse_tampered,
     settle_applied,
     unvouched,
 )
@@ -70,6 +71,7 @@ from reconciler.planning import (
     Desired,
     Drift,
     Plan,
+    Sealer,
     SelectorError,
     desired_state,
     find_drift,
@@ -77,6 +79,7 @@ from reconciler.planning import (
     make_plan,
     parse_only,
     parse_selector,
+    unkeyed_seal,
     unmatched_selection,
 )
 from reconciler.planning.adopt import (
@@ -90,7 +93,7 @@ from reconciler.planning.adopt import (
 )
 from reconciler.planning.imports import Generated, Imported, Written, record_of, written
 from reconciler.planning.naming import parse_offset
-from reconciler.planning.saved import read_plan
+from reconciler.planning.saved import Saved, read_plan
 from reconciler.planning.state import LiveSession, Observation, SessionRecord
 from reconciler.planning.times import write_instant
 from reconciler.refresh import EntryLink, live, observe, read_sessions
@@ -257,6 +260,9 @@ class Planned:
     """An apply holds the inventory: writes it has in flight are not in this plan."""
     max_cancels: int = DEFAULT_MAX_CANCELS
     """The cancel budget an apply of this plan would be held to."""
+    seal: Sealer = unkeyed_seal
+    """Seals the plan's document for saving: keyed with the inventory's salt, so that
+    `apply PLANFILE` can tell the file was not changed since."""
 
 
 @dataclass(frozen=True)
@@ -335,7 +341,7 @@ async def _plan(run: _Run, inventory: Inventory, at: datetime | None) -> Planned
     async with connect(run.targets) as clients:
         recovered, busy = await _recover_if_free(clients, inventory)
         made = await _make(clients, run, inventory, at)
-    return Planned(made, run.targets, run.state, recovered, busy, run.max_cancels)
+    return Planned(made, run.targets, run.state, recovered, busy, run.max_cancels, inventory.seal)
 
 
 async def _make(clients: Clients, run: _Run, inventory: Inventory, at: datetime | None) -> Plan:
@@ -472,9 +478,10 @@ def apply_saved(
     except OSError as error:
         raise InputError(f"{plan_file}: cannot read the plan: {error.strerror or error}") from None
     try:
-        saved, made_for = read_plan(text)
+        read = read_plan(text)
     except InputError as error:
         raise InputError(f"{plan_file}: {error}") from None
+    saved = read.plan
     paths = [Path(path) for path in saved.paths]
     run = _prepare(
         paths,
@@ -487,18 +494,16 @@ def apply_saved(
     )
     try:
         refuse_foreign(
-            saved, digest=run.desired.digest, targets=run.targets.describe(), made_for=made_for
+            saved, digest=run.desired.digest, targets=run.targets.describe(), made_for=read.targets
         )
-        return _applying(
-            run, saved, parallelism, hooks or Hooks(), tuning, budget.allow_mass_cancel
-        )
+        return _applying(run, read, parallelism, hooks or Hooks(), tuning, budget.allow_mass_cancel)
     except PlanRefusedError as error:
         raise PlanRefusedError(f"{plan_file}: refused: {error}") from None
 
 
 def _applying(
     run: _Run,
-    saved: Plan | None,
+    saved: Saved | None,
     parallelism: int,
     hooks: Hooks,
     tuning: Tuning | None,
@@ -525,7 +530,7 @@ def _applying(
 async def _planning(
     run: _Run,
     inventory: Inventory,
-    saved: Plan | None,
+    saved: Saved | None,
     hooks: Hooks,
     tuning: Tuning | None,
 ) -> tuple[tuple[Recovered, ...], Plan, Plan]:
@@ -537,11 +542,13 @@ async def _planning(
         for each in recovered:
             hooks.recovered(each)
         if saved is not None:
-            refuse_stale(saved, serial=inventory.serial, lineage=inventory.lineage)
-            if saved.actions:
-                refuse_expired(saved, await _server_now(clients))
+            plan = saved.plan
+            refuse_stale(plan, serial=inventory.serial, lineage=inventory.lineage)
+            refuse_tampered(saved, inventory.seal)
+            if plan.actions:
+                refuse_expired(plan, await _server_now(clients))
         fresh = await _make(clients, run, inventory, None)
-    return recovered, saved or fresh, fresh
+    return recovered, saved.plan if saved else fresh, fresh
 
 
 async def _executing(

@@ -211,7 +211,7 @@ def test_plan_json_is_the_versioned_document_byte_for_byte_stable(tree: Path) ->
     assert first.code == second.code == 0
     assert first.out == second.out
     document = json.loads(first.out)
-    assert (document["format"], document["version"]) == ("reconciler-plan", 1)
+    assert (document["format"], document["version"]) == ("reconciler-plan", 2)
     assert document["simulated"] is False
     assert document["summary"]["create_session"] == 2
     assert [action["target"] for action in document["actions"]] == [

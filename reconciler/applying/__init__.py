@@ -1,9 +1,10 @@
 """Applying: carry out a plan against the live APIs, exactly, in a safe order, journaled
 so that a run killed at any moment is recovered by the next one (DESIGN.md §2, §6).
 
-`recover()` resolves an interrupted run's writes; `refuse_foreign()`, `refuse_stale()` and
-`refuse_expired()` say whether a plan may be applied; `Applier.apply()` carries it out;
-`settle_applied()` records what the manifests now match. Results come as a `Report`.
+`recover()` resolves an interrupted run's writes; `refuse_foreign()`, `refuse_stale()`,
+`refuse_tampered()` and `refuse_expired()` say whether a plan may be applied;
+`Applier.apply()` carries it out; `settle_applied()` records what the manifests now match.
+Results come as a `Report`.
 """
 
 from reconciler.applying.checks import (
@@ -11,6 +12,7 @@ from reconciler.applying.checks import (
     refuse_expired,
     refuse_foreign,
     refuse_stale,
+    refuse_tampered,
     unvouched,
 )
 from reconciler.applying.executor import Applier, settle_applied
@@ -28,6 +30,7 @@ __all__ = [
     "refuse_expired",
     "refuse_foreign",
     "refuse_stale",
+    "refuse_tampered",
     "settle_applied",
     "unvouched",
 ]

@@ -8,12 +8,14 @@ plan, once it has expired.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from reconciler.errors import ReconcilerError
-from reconciler.planning import Item, Plan
+from reconciler.planning import Item, Plan, Sealer, unkeyed_seal
+from reconciler.planning.saved import Saved
 from reconciler.planning.times import write_instant
 
 _AGAIN = "make a new plan"
@@ -54,6 +56,18 @@ def refuse_stale(plan: Plan, *, serial: int, lineage: str) -> None:
         raise PlanRefusedError(
             f"the inventory changed since the plan was made (serial {plan.inventory_serial},"
             f" now {serial}): another apply ran, or an interrupted one was recovered; {_AGAIN}"
+        )
+
+
+def refuse_tampered(saved: Saved, seal: Sealer) -> None:
+    """Refuse a saved plan whose seal is not what `seal` (the inventory's) makes of its
+    content: the file was changed after `plan --out` wrote it. A plan made before the
+    inventory existed has a seal anyone can make, and is checked with that."""
+    expected = (seal if saved.plan.inventory_lineage else unkeyed_seal)(saved.content)
+    if not hmac.compare_digest(saved.seal.encode(), expected.encode()):
+        raise PlanRefusedError(
+            "the plan file was changed after `plan --out` wrote it (its seal does not match"
+            f" its content); {_AGAIN} and apply that file unchanged"
         )
 
 

@@ -38,10 +38,14 @@ from reconciler.inventory.journal import Entry, State
 from reconciler.inventory.location import Location, PostgresLocation
 from reconciler.inventory.lock import LockInfo
 from reconciler.inventory.schema import SCHEMA_VERSION, migrate
+from reconciler.planning import unkeyed_seal
 from reconciler.planning.state import SessionRecord
 
 _PROCESS_SALT = secrets.token_bytes(32)
 """The salt of inventories that do not exist yet: their hashes match nothing recorded."""
+_SEAL_PURPOSE = b"reconciler plan seal"
+"""Plans are sealed with a key derived from the salt, never with the salt itself, so a
+seal and a participant's hash can never be the same value."""
 
 
 class Batch:
@@ -195,6 +199,15 @@ class Inventory:
     def hash_id(self, participant_id: str) -> str:
         """The keyed hash that stands for a participant id at rest and in output."""
         return hmac.digest(self._salt, participant_id.encode("utf-8"), "sha256").hex()
+
+    def seal(self, content: bytes) -> str:
+        """The seal of a saved plan's `content`: keyed with the salt, so only a holder of
+        this inventory can make it; an inventory not created yet has no salt to key it
+        with, and gives the plain digest anyone can make."""
+        if not self._exists:
+            return unkeyed_seal(content)
+        key = hmac.digest(self._salt, _SEAL_PURPOSE, "sha256")
+        return "hmac-sha256:" + hmac.digest(key, content, "sha256").hex()
 
     @contextmanager
     def writing(self, *, now: datetime, if_unlocked: bool = False) -> Iterator[Batch]:

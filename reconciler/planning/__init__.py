@@ -12,7 +12,7 @@ from reconciler.planning.desired import (
     parse_selector,
     scope_of,
 )
-from reconciler.planning.document import plan_document
+from reconciler.planning.document import Sealer, plan_document, sealed_content, unkeyed_seal
 from reconciler.planning.drift import (
     DRIFT_FORMAT,
     DRIFT_VERSION,
@@ -76,6 +76,7 @@ __all__ = [
     "ParticipantRecord",
     "Phase",
     "Plan",
+    "Sealer",
     "SelectorError",
     "SessionRecord",
     "Status",
@@ -92,6 +93,8 @@ __all__ = [
     "phase_of",
     "plan_document",
     "scope_of",
+    "sealed_content",
+    "unkeyed_seal",
     "unmatched_selection",
     "worth_reading",
 ]

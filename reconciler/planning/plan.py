@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 PLAN_FORMAT: Final = "reconciler-plan"
-PLAN_VERSION: Final = 1
+PLAN_VERSION: Final = 2
 SAFETY_MARGIN: Final = timedelta(seconds=60)
 """How long before its first action stops being legal a plan expires: time to apply it."""
 

@@ -9,12 +9,15 @@ targets) are the applier's; this module only reads.
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from reconciler.errors import InputError
+from reconciler.planning.document import sealed_content
 from reconciler.planning.plan import PLAN_FORMAT, PLAN_VERSION, Change, Item, Kind, Plan, Status
 from reconciler.planning.times import read_instant
 
@@ -72,13 +75,46 @@ class _Document(_Model):
     actions: tuple[_Item, ...]
     blocked: tuple[_Item, ...] = ()
     unreconcilable: tuple[_Item, ...] = ()
+    seal: str
 
 
-def read_plan(text: str | bytes) -> tuple[Plan, dict[str, str]]:
-    """The plan in a plan document's text, and the targets it was made against."""
+@dataclass(frozen=True)
+class Saved:
+    """A saved plan as read: the plan, the targets it was made against, and its seal
+    with the content it vouches for (the applier checks one against the other)."""
+
+    plan: Plan
+    targets: dict[str, str]
+    content: bytes
+    seal: str
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose every key is once: one read twice could mean two things."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        twice = sorted(key for key, times in Counter(key for key, _ in pairs).items() if times > 1)
+        raise _DuplicateKeyError(", ".join(map(repr, twice)))
+    return value
+
+
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_plan(text: str | bytes) -> Saved:
+    """The plan in a plan document's text, the targets it was made against, its seal."""
     try:
-        value = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+        value = json.loads(text, object_pairs_hook=_unique, parse_constant=_not_a_number)
+    except _DuplicateKeyError as error:
+        raise PlanDocumentError(
+            f"it names a key twice in one object ({error}): it is not what `plan --out` writes"
+        ) from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise PlanDocumentError(
             "it is not JSON: a saved plan is what `plan --out` writes"
         ) from None
@@ -90,7 +126,8 @@ def read_plan(text: str | bytes) -> tuple[Plan, dict[str, str]]:
                 f" {PLAN_VERSION}: make the plan again with this version"
             )
     try:
-        document = _Document.model_validate_json(text)
+        # Read from the value the seal is checked over, never from the text again.
+        document = _Document.model_validate_json(json.dumps(value))
     except ValidationError as error:
         raise PlanDocumentError(f"it is not a reconciler plan: {_problems(error)}") from None
     try:
@@ -112,7 +149,7 @@ def read_plan(text: str | bytes) -> tuple[Plan, dict[str, str]]:
         )
     except ValueError as error:
         raise PlanDocumentError(f"it holds a time that cannot be read: {error}") from None
-    return plan, document.targets
+    return Saved(plan, document.targets, sealed_content(value), document.seal)
 
 
 def _item(item: _Item, status: Status) -> Item:

@@ -18,8 +18,10 @@ from reconciler.planning import (
     Item,
     Kind,
     Plan,
+    Sealer,
     Status,
     plan_document,
+    unkeyed_seal,
 )
 from reconciler.planning.times import shown_in, write_instant
 
@@ -45,9 +47,10 @@ _STYLES: Final = {
 _RESET: Final = "\x1b[0m"
 
 
-def as_json(plan: Plan, *, targets: dict[str, str]) -> str:
-    """The plan's versioned JSON document, keys in their fixed order."""
-    return json.dumps(plan_document(plan, targets=targets), indent=2, ensure_ascii=False) + "\n"
+def as_json(plan: Plan, *, targets: dict[str, str], seal: Sealer = unkeyed_seal) -> str:
+    """The plan's versioned JSON document, keys in their fixed order, sealed by `seal`."""
+    document = plan_document(plan, targets=targets, seal=seal)
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def budget_warning(plan: Plan, budget: int | None) -> str:

@@ -468,7 +468,7 @@ def test_a_missing_saved_plan_is_an_error_naming_it(tree: Path) -> None:
 
 def _wrong_version() -> str:
     document = json.loads(Path("plan.json").read_text())
-    document["version"] = 2
+    document["version"] = 3
     return json.dumps(document)
 
 
@@ -478,7 +478,7 @@ def _wrong_version() -> str:
         (lambda: "Plan: 1 to create.\n", "it is not JSON"),
         (lambda: '{"actions": []}', "it is not a reconciler plan: format"),
         (lambda: "[1, 2]", "it is not a reconciler plan"),
-        (_wrong_version, "it is a version 2 plan; this reconciler applies version 1"),
+        (_wrong_version, "it is a version 3 plan; this reconciler applies version 2"),
         (
             lambda: Path("plan.json").read_text().replace('"actions"', '"actionz"'),
             "it is not a reconciler plan: actions",

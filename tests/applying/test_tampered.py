@@ -1,6 +1,9 @@
-"""A saved plan is a file anyone can edit. What apply sends must come from the manifests
-and the inventory (which the digest and the serial vouch for), never from the file
-alone; and a damaged journal entry never stops later runs."""
+"""A saved plan is a file anyone can edit. Its seal stops an edit by anyone without the
+inventory's salt (tests/security/test_plan_file.py); these edits are re-sealed with it, as
+by someone who can read the inventory, to show the second line of defence: what apply
+sends must come from the manifests and the inventory (which the digest and the serial
+vouch for), never from the file alone. And a damaged journal entry never stops later
+runs."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from typing import Any
 from reconciler import engine
 from reconciler.clients import SessionChanges, Urls, connect
 from reconciler.inventory import Inventory
-from reconciler.planning import Kind
+from reconciler.planning import Kind, sealed_content
 from tests.applying.test_cli_apply import (
     apply,
     counts,
@@ -29,8 +32,11 @@ __all__ = ["tree"]  # the fixture
 
 
 def _edit(change: Any) -> None:
+    """Change plan.json, and seal it again with the inventory's key."""
     document = json.loads(Path("plan.json").read_text())
     change(document)
+    with Inventory.open(STATE) as inventory:
+        document["seal"] = inventory.seal(sealed_content(document))
     Path("plan.json").write_text(json.dumps(document))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.planning import plan_document
+from reconciler.planning import plan_document, sealed_content, unkeyed_seal
 from reconciler.planning.saved import PlanDocumentError, read_plan
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -18,21 +18,26 @@ CASES = sorted(path.parent.name for path in GOLDEN.glob("*/plan.json"))
 
 def _without_ignored(document: dict[str, Any]) -> dict[str, Any]:
     # What was left alone is shown, not applied: a saved plan does not carry it back.
+    # Nor, then, does the seal over it come out the same.
     summary = {key: value for key, value in document["summary"].items() if key != "ignored"}
-    return {**document, "summary": summary}
+    return {**document, "summary": summary, "seal": None}
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_every_golden_plan_reads_back_into_the_same_document(case: str) -> None:
     text = (GOLDEN / case / "plan.json").read_text()
     written = json.loads(text)
-    plan, targets = read_plan(text)
-    again = plan_document(plan, targets=targets)
+    saved = read_plan(text)
+    again = plan_document(saved.plan, targets=saved.targets)
     assert _without_ignored(again) == _without_ignored(written)
+    # What the seal vouches for is all of the document but the seal, as written.
+    assert saved.seal == written["seal"]
+    assert saved.content == sealed_content(written)
+    assert unkeyed_seal(saved.content) == saved.seal
 
 
 def test_times_in_changes_come_back_as_instants_so_the_applier_can_send_them() -> None:
-    plan, _ = read_plan((GOLDEN / "update-session-fields" / "plan.json").read_text())
+    plan = read_plan((GOLDEN / "update-session-fields" / "plan.json").read_text()).plan
     moved = [
         change
         for item in plan.actions
@@ -64,11 +69,13 @@ def test_what_is_not_a_plan_is_refused_saying_so(text: str | bytes, said: str) -
 
 def test_a_plan_of_another_version_is_refused_naming_both_versions() -> None:
     document = {**_golden(), "version": 99}
-    with pytest.raises(PlanDocumentError, match=r"version 99 plan.*applies version 1"):
+    with pytest.raises(PlanDocumentError, match=r"version 99 plan.*applies version 2"):
         read_plan(json.dumps(document))
 
 
-@pytest.mark.parametrize("key", ["manifest_digest", "inventory_serial", "scope", "actions"])
+@pytest.mark.parametrize(
+    "key", ["manifest_digest", "inventory_serial", "scope", "actions", "seal"]
+)
 def test_a_plan_missing_a_key_is_refused_naming_the_key(key: str) -> None:
     document = {name: value for name, value in _golden().items() if name != key}
     with pytest.raises(PlanDocumentError, match=key):
@@ -92,3 +99,17 @@ def test_a_plan_with_an_unreadable_time_is_refused() -> None:
     document = {**_golden(), "valid_until": "next tuesday"}
     with pytest.raises(PlanDocumentError, match="time"):
         read_plan(json.dumps(document))
+
+
+def test_a_key_written_twice_is_refused_not_read_either_way() -> None:
+    text = json.dumps(_golden()).replace('"simulated": false', '"simulated": true, "simulated": false')
+    with pytest.raises(PlanDocumentError, match="key twice.*'simulated'"):
+        read_plan(text)
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_a_number_json_does_not_have_is_refused(constant: str) -> None:
+    text = json.dumps(_golden()).replace('"inventory_serial": 0', f'"inventory_serial": {constant}')
+    assert constant in text
+    with pytest.raises(PlanDocumentError, match="not JSON"):
+        read_plan(text)
