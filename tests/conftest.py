@@ -32,7 +32,7 @@ from reconciler.clients import (
 from reconciler.emulator import ClientCredentials, make_app
 from reconciler.inventory import Location, parse_location
 from tests.emulator.api import Auvious, Coviu, EmulatorControls
-from tests.evidence import Evidence
+from tests.evidence import SOAK_VARIABLE, Evidence, soak_laps
 from tests.postgres import BACKENDS, inventory_text, server_url
 
 # Monday 2026-11-30, 08:00 UTC: a fixed "now" that every test starts from.
@@ -69,7 +69,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--soak",
         type=int,
-        default=int(os.environ.get("RECONCILER_SOAK", "1")),
+        default=soak_laps(),
         metavar="N",
         help="run the reliability and security tests N times over, each time with other"
         " seeds (default 1, or RECONCILER_SOAK)",
@@ -81,6 +81,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="append what each reliability and security test tried, and its outcome counts,"
         " to FILE as JSON lines (print the table with `python -m tests.evidence FILE`)",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # For what is settled as modules are imported (hypothesis's example counts).
+    os.environ[SOAK_VARIABLE] = str(config.getoption("soak"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

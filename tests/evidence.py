@@ -13,11 +13,20 @@ run of many processes can share one; with neither, they are only kept in memory.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+SOAK_VARIABLE = "RECONCILER_SOAK"
+
+
+def soak_laps() -> int:
+    """How many times over the reliability and security tests run: `--soak N`, which
+    sets RECONCILER_SOAK for what is settled as test modules are imported."""
+    return int(os.environ.get(SOAK_VARIABLE, "1"))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,11 @@ from ruamel.yaml import YAML
 
 from reconciler.manifests import ManifestError, ManifestSet, load
 from reconciler.manifests.composer import parse, python_events
+from tests.evidence import Evidence, soak_laps
 from tests.manifests.samples import SESSION
 
 FUZZ = settings(
-    max_examples=150,
+    max_examples=150 * soak_laps(),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -116,12 +118,36 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+TALLY: Counter[str] = Counter()
+"""What the loader made of every input of this module: loaded, or problems reported."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tally(evidence: Evidence) -> Iterator[None]:
+    TALLY.clear()
+    yield
+    evidence.record(
+        "Bad input does no harm",
+        "manifest loader fuzzed: any text, bytes or structure (hypothesis)",
+        runs=TALLY.total(),
+        loaded=TALLY["loaded"],
+        **{"problems reported": TALLY["problems"], "crashed": TALLY["crashed"]},
+    )
+
+
 def load_answers(path: Path) -> ManifestSet | None:
     """Load `path`: a ManifestSet, or None after checking every problem is well formed."""
     try:
-        return load([path])
+        loaded = load([path])
     except ManifestError as raised:
         error = raised
+    except BaseException:
+        TALLY["crashed"] += 1
+        raise
+    else:
+        TALLY["loaded"] += 1
+        return loaded
+    TALLY["problems"] += 1
     assert error.problems, "a ManifestError without problems"
     for problem in error.problems:
         assert problem.path == str(path)

@@ -73,9 +73,7 @@ def test_a_plan_of_another_version_is_refused_naming_both_versions() -> None:
         read_plan(json.dumps(document))
 
 
-@pytest.mark.parametrize(
-    "key", ["manifest_digest", "inventory_serial", "scope", "actions", "seal"]
-)
+@pytest.mark.parametrize("key", ["manifest_digest", "inventory_serial", "scope", "actions", "seal"])
 def test_a_plan_missing_a_key_is_refused_naming_the_key(key: str) -> None:
     document = {name: value for name, value in _golden().items() if name != key}
     with pytest.raises(PlanDocumentError, match=key):
@@ -102,8 +100,10 @@ def test_a_plan_with_an_unreadable_time_is_refused() -> None:
 
 
 def test_a_key_written_twice_is_refused_not_read_either_way() -> None:
-    text = json.dumps(_golden()).replace('"simulated": false', '"simulated": true, "simulated": false')
-    with pytest.raises(PlanDocumentError, match="key twice.*'simulated'"):
+    text = json.dumps(_golden()).replace(
+        '"simulated": false', '"simulated": true, "simulated": false'
+    )
+    with pytest.raises(PlanDocumentError, match=r"key twice.*'simulated'"):
         read_plan(text)
 
 
