@@ -209,6 +209,10 @@ ALL_AT_ONCE = {
 }
 PROFILES = [
     Profile("10% 503", {"error_rate": 0.10, "status": 503}),
+    # Beyond the matrix: a 500 or 502 may come after the write was made, so a
+    # create that met one is looked for, never blindly sent again.
+    Profile("8% 500", {"error_rate": 0.08, "status": 500}),
+    Profile("8% 502", {"error_rate": 0.08, "status": 502}),
     Profile("5% 429 with Retry-After: 1", {"rate_limit_rate": 0.05, "retry_after": 1}),
     Profile("2% answers dropped after the commit", {"drop_after_commit_rate": 0.02}),
     Profile("50 ms latency", {"latency_ms": 50}),
