@@ -182,6 +182,8 @@ def _message(detail: ErrorDetails, as_written: str | None) -> str:
         return "has no UTC offset: add one, like 2026-12-01T09:00:00+11:00, or Z for UTC"
     if kind.startswith(("datetime_", "date_")) or kind == "time_parsing":
         return f"not a time{_got(shown)}: {_TIME_HINT}"
+    if kind == "value_error" and ctx.get("error"):
+        return str(ctx["error"])  # a validator's own words, without "Value error, "
     return _sentence(detail["msg"])
 
 

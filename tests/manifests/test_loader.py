@@ -984,6 +984,18 @@ def test_a_nested_credentials_key_gets_the_same_message(repo: Path) -> None:
     assert problem.message == CREDENTIALS_HINT
 
 
+def test_a_password_in_reconciler_yaml_state_is_said_without_pydantics_prefix(
+    repo: Path,
+) -> None:
+    # A validator's ValueError reads "Value error, ..." in pydantic: jargon, not advice.
+    write(repo, "a.yaml", SESSION)
+    write(repo, "reconciler.yaml", "state: postgresql://ci:hunter2@db.example/inventory\n")
+    problem = only_problem([repo])
+    assert (problem.line, problem.column, problem.field) == (1, 1, "state")
+    assert problem.message.startswith("a password does not belong in reconciler.yaml")
+    assert "hunter2" not in problem.render()
+
+
 def test_a_path_that_does_not_exist_is_one_problem(repo: Path) -> None:
     write(repo, "a.yaml", SESSION)
     missing = repo / "no-such-folder"
