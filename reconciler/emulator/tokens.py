@@ -87,10 +87,12 @@ class TokenIssuer:
         if len(parts) != 3:
             return None
         header, payload, signature = parts
+        # Compared as text, not decoded: base64 decoding ignores the last character's spare
+        # bits (and stray characters), so other spellings of the signature would pass too.
+        expected = _b64url(self._sign(f"{header}.{payload}".encode()))
+        if not hmac.compare_digest(expected.encode(), signature.encode()):
+            return None
         try:
-            expected = self._sign(f"{header}.{payload}".encode())
-            if not hmac.compare_digest(expected, _unb64url(signature)):
-                return None
             claims = json.loads(_unb64url(payload))
         except (ValueError, UnicodeDecodeError):
             return None
