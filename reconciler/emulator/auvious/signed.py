@@ -54,10 +54,14 @@ async def signed_download(request: Request) -> Response:
     """GET /signed/{id}/{expiration}?signature=…: the image; the signature is the credential."""
     emulator = emulator_of(request)
     snapshot_id = request.path_params["snapshot_id"]
+    raw_expiration = request.path_params["expiration"]
     try:
-        expiration = int(request.path_params["expiration"])
+        expiration = int(raw_expiration)
     except ValueError:
         raise ApiError(403, "malformed signed URL") from None
+    if str(expiration) != raw_expiration:
+        # `int` also reads "+E", "0E" and "E_…": only the spelling that was signed opens.
+        raise ApiError(403, "malformed signed URL")
     given = request.query_params.get("signature", "")
     with emulator.store.transaction():
         if not hmac.compare_digest(given, _signature(emulator, snapshot_id, expiration)):
