@@ -25,11 +25,13 @@ _MAX_ADVANCE_SECONDS = 1000 * 366 * 24 * 3600
 
 
 def _require_loopback(request: Request) -> None:
+    # The peer's address as the server saw it; a name such as "localhost" is no address
+    # (a server that put one there could put anything), so only an IP counts.
     host = request.client.host if request.client else ""
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
-        loopback = host == "localhost"
+        loopback = False
     if not loopback:
         raise ApiError(403, "emulator controls answer only to loopback clients")
 
