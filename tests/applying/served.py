@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import httpx
 import psycopg
 import pytest
@@ -31,7 +33,15 @@ from reconciler.clients import LiveSession, SessionFilter, Urls, connect
 from reconciler.emulator import make_app
 from reconciler.emulator.server import serve_in_background
 from reconciler.emulator.state import Sleep
-from reconciler.inventory import Inventory, Location, LockInfo, PostgresLocation, parse_location
+from reconciler.inventory import (
+    Entry,
+    Inventory,
+    Location,
+    LockInfo,
+    PostgresLocation,
+    parse_location,
+)
+from reconciler.manifests.cache import CACHE_VARIABLE
 from tests.conftest import CLINIC_A, T0
 from tests.postgres import raw_connection
 
@@ -55,7 +65,10 @@ class Wanted:
     start: datetime
     end: datetime
     people: tuple[str, ...]
-    """Display names of its participants."""
+    """Display names of its participants: the host's, then the guest's."""
+
+
+ROLES = ("host", "guest")
 
 
 def wanted_sessions(count: int) -> list[Wanted]:
@@ -85,11 +98,12 @@ def manifest(session: Wanted) -> str:
         "spec:",
         f"  session_name: {session.name}",
         f"  start_time: {session.start.isoformat()}",
-        "  duration: 30m",
+        f"  end_time: {session.end.isoformat()}",
     ]
     if session.people:
         lines.append("  participants:")
-        for role, display in zip(("host", "guest"), session.people, strict=True):
+        assert len(session.people) <= len(ROLES), "a host and a guest at most"
+        for role, display in zip(ROLES, session.people, strict=False):
             lines += [
                 f"    - name: {role}-person",
                 f"      display_name: {display}",
@@ -99,11 +113,12 @@ def manifest(session: Wanted) -> str:
 
 
 def write_tree(folder: Path, sessions: Sequence[Wanted]) -> None:
-    """Several files in nested folders, as a clinic's repository would have them."""
+    """Several files in nested folders, as a clinic's repository would have them (written
+    anew, each of them, when the tree is there already)."""
     for clinic in range(4):
         part = [session for number, session in enumerate(sessions) if number % 4 == clinic]
         target = folder / f"clinic-{clinic}" / "sessions.yaml"
-        target.parent.mkdir(parents=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text("---\n".join(manifest(session) for session in part))
 
 
@@ -147,6 +162,7 @@ def served_world(
                 name: value
                 for name, value in os.environ.items()
                 if not name.startswith(("COVIU_", "AUVIOUS_", "RECONCILER_"))
+                or name == CACHE_VARIABLE  # the test's own cache, never the user's
             }
             env.update(
                 COVIU_API_URL=f"{server.base_url}/v1",
@@ -163,8 +179,9 @@ def served_world(
         app.state.emulator.store.close()
 
 
-def reconciler(world: World, command: str, *options: str) -> list[str]:
-    """The command line of `reconciler COMMAND` on the world's manifests and inventory."""
+def reconciler(world: World, command: str, *options: str, saved: Path | None = None) -> list[str]:
+    """The command line of `reconciler COMMAND` on the world's manifests and inventory (or
+    on the plan saved in `saved`, which is applied alone)."""
     return [
         sys.executable,
         "-m",
@@ -173,16 +190,20 @@ def reconciler(world: World, command: str, *options: str) -> list[str]:
         *options,
         "--state",
         world.state,
-        str(world.folder),
+        str(world.folder if saved is None else saved),
     ]
 
 
 def run(
-    world: World, command: str, *options: str, timeout: float = DEADLINE_SECONDS
+    world: World,
+    command: str,
+    *options: str,
+    saved: Path | None = None,
+    timeout: float = DEADLINE_SECONDS,
 ) -> subprocess.CompletedProcess[str]:
     """Run `reconciler COMMAND` on the world to its end, its output captured."""
     return subprocess.run(
-        reconciler(world, command, *options),
+        reconciler(world, command, *options, saved=saved),
         env=world.env,
         cwd=world.folder.parent,
         capture_output=True,
@@ -261,3 +282,153 @@ def reading(location: Location) -> Iterator[Query]:
 def count(rows: Rows | None) -> int | None:
     """The number a `SELECT count(*)` read, if it could be read."""
     return None if rows is None else int(str(rows[0][0]))
+
+
+# Holding a run mid-way, and watching runs as processes of their own.
+
+CREATES = {"latency_ms": 1, "methods": ["POST"], "path_prefix": "/v1/sessions"}
+"""The fault settings that send creates (of sessions and participants) to the gate."""
+
+
+class Gate:
+    """The emulator's `sleep`: of the delayed requests (those the fault settings give a
+    latency), the first `passes` go at once, the next `holds` wait until the gate opens,
+    however long their delay was to be, and later ones go at once. An apply sends at most
+    `--parallelism` writes before one is answered, so one that meets a gate holding as
+    many goes no further; one held write is enough to keep a run from ending."""
+
+    def __init__(self, holds: int, *, passes: int = 0) -> None:
+        self._open = threading.Event()
+        self.passes = passes
+        self.holds = holds
+        # Both written by the server's event loop only, one request at a time.
+        self.arrived = 0
+        """Delayed requests so far, held or not."""
+        self.waiting = 0
+        """Requests at the gate now."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.arrived += 1
+        if not self.passes < self.arrived <= self.passes + self.holds:
+            return
+        self.waiting += 1
+        try:
+            await anyio.to_thread.run_sync(self._open.wait)
+        finally:
+            self.waiting -= 1
+
+    def open(self) -> None:
+        """Let the requests at the gate through, and any that were to be held."""
+        self._open.set()
+
+    def close(self, holds: int) -> None:
+        """Hold the next `holds` delayed requests again (while none waits)."""
+        assert self.waiting == 0, "requests are at the gate"
+        self.passes, self.holds = self.arrived, holds
+        self._open.clear()
+
+
+@contextmanager
+def gated_world(
+    tmp_path: Path, state: str, gate: Gate, *, sessions: int, faults: dict[str, Any] = CREATES
+) -> Iterator[World]:
+    """A served world whose emulator sends the requests `faults` delays to `gate`."""
+    with served_world(tmp_path, state, sessions=sessions, faults=faults, sleep=gate) as world:
+        try:
+            yield world
+        finally:
+            gate.open()  # no request is left waiting while the server stops
+
+
+@dataclass
+class Run:
+    """A command running as a process of its own, its output going to files."""
+
+    process: subprocess.Popen[bytes]
+    stdout: Path
+    stderr: Path
+
+    @classmethod
+    def start(
+        cls, world: World, name: str, command: str, *options: str, saved: Path | None = None
+    ) -> Run:
+        stdout, stderr = (world.folder.parent / f"{name}.{part}" for part in ("out", "err"))
+        # Files, not pipes nobody reads yet: a full pipe would stall the run.
+        with stdout.open("wb") as out, stderr.open("wb") as err:
+            process = subprocess.Popen(
+                reconciler(world, command, *options, saved=saved),
+                env=world.env,
+                cwd=world.folder.parent,
+                stdout=out,
+                stderr=err,
+            )
+        return cls(process, stdout, stderr)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def ended(self) -> bool:
+        return self.process.poll() is not None
+
+    def wait(self) -> int:
+        return self.process.wait(timeout=DEADLINE_SECONDS)
+
+    def output(self) -> tuple[str, str]:
+        return self.stdout.read_text(), self.stderr.read_text()
+
+
+@pytest.fixture
+def runs() -> Iterator[list[Run]]:
+    """The runs a test starts; any still running when it ends is killed."""
+    started: list[Run] = []
+    yield started
+    for run in started:
+        if not run.ended():
+            run.process.kill()
+            run.process.wait(timeout=60)
+
+
+def holder(run: Run) -> str:
+    """How the inventory's lock names `run` (every run here is on this host)."""
+    return f"reconciler apply (pid {run.pid} on {engine.this_host()})"
+
+
+# What came of it
+
+
+def converged(world: World, wanted: Sequence[Wanted] | None = None, *, cancelled: int = 0) -> None:
+    """Check the live API holds each wanted session (default: the world's) exactly once,
+    with its participants, each recorded under its own key, and besides them `cancelled`
+    cancelled sessions; no write is left pending and no lock held."""
+    wanted = world.wanted if wanted is None else wanted
+    found = asyncio.run(live_sessions(world))
+    active = [session for session in found if session.canceled_at is None]
+    assert len(found) - len(active) == cancelled
+    assert duplicates([(s.session_name, s.start_time, s.end_time) for s in active]) == []
+    live = [
+        (
+            s.session_name,
+            s.start_time,
+            s.end_time,
+            sorted(p.display_name or "" for p in s.participants if not p.removed),
+        )
+        for s in active
+    ]
+    assert sorted(live, key=str) == sorted(
+        ((w.name, w.start, w.end, sorted(w.people)) for w in wanted), key=str
+    )
+    by_id = {session.session_id: session for session in active}
+    with Inventory.open(world.location) as inventory:
+        records = [record for record in inventory.sessions() if not record.canceled]
+        assert sorted(record.session_id for record in records) == sorted(by_id)
+        assert {record.key: by_id[record.session_id].session_name for record in records} == {
+            w.key: w.name for w in wanted
+        }
+        assert inventory.pending() == ()
+        assert inventory.lock_info() is None
+
+
+def journal(world: World) -> tuple[Entry, ...]:
+    with Inventory.open(world.location) as inventory:
+        return inventory.journal(limit=100_000)

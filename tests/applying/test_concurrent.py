@@ -12,82 +12,38 @@ are held there for good, so they are known never to have been made.
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from signal import SIGKILL
 from urllib.parse import urlsplit
 
-import anyio.to_thread
 import pytest
 
-from reconciler import engine
-from reconciler.inventory import Entry, Inventory, PostgresLocation
+from reconciler.inventory import Inventory, PostgresLocation
 from tests.applying import served
 from tests.applying.served import (
-    DEADLINE_SECONDS,
+    Gate,
+    Run,
     World,
+    converged,
     count,
-    duplicates,
-    live_sessions,
+    gated_world,
+    holder,
+    journal,
     lock_info,
     reading,
-    reconciler,
-    served_world,
+    runs,
     sqlite_rows,
     wait_for,
 )
 from tests.postgres import postgres_url
 
 pytestmark = pytest.mark.network
+__all__ = ["runs"]  # the fixture, used by name
 
 SESSIONS = 24
 PARALLELISM = 3
-CREATES = {"latency_ms": 1, "methods": ["POST"], "path_prefix": "/v1/sessions"}
-"""The fault settings that send creates (of sessions and participants) to the gate."""
-
-
-class Gate:
-    """The emulator's `sleep`: the first `holds` delayed requests wait until the gate
-    opens, however long their delay was to be; later ones pass at once. An apply sends
-    at most `--parallelism` creates before one is answered, so one that meets a gate
-    holding as many goes no further."""
-
-    def __init__(self, holds: int) -> None:
-        self._open = threading.Event()
-        self.holds = holds
-        # Both written by the server's event loop only, one request at a time.
-        self.arrived = 0
-        self.waiting = 0
-        """Requests at the gate now."""
-
-    async def __call__(self, seconds: float) -> None:
-        self.arrived += 1
-        if self.arrived > self.holds:
-            return
-        self.waiting += 1
-        try:
-            await anyio.to_thread.run_sync(self._open.wait)
-        finally:
-            self.waiting -= 1
-
-    def open(self) -> None:
-        """Let the requests at the gate through."""
-        self._open.set()
-
-
-@contextmanager
-def gated_world(tmp_path: Path, state: str, gate: Gate) -> Iterator[World]:
-    with served_world(tmp_path, state, sessions=SESSIONS, faults=CREATES, sleep=gate) as world:
-        try:
-            yield world
-        finally:
-            gate.open()  # no request is left waiting while the server stops
 
 
 @pytest.fixture
@@ -98,105 +54,24 @@ def gate() -> Gate:
 @pytest.fixture
 def world(tmp_path: Path, state_text: str, gate: Gate) -> Iterator[World]:
     """On each backend in turn."""
-    with gated_world(tmp_path, state_text, gate) as world:
+    with gated_world(tmp_path, state_text, gate, sessions=SESSIONS) as world:
         yield world
 
 
 @pytest.fixture
 def postgres_world(tmp_path: Path, gate: Gate) -> Iterator[World]:
-    with postgres_url() as url, gated_world(tmp_path, url, gate) as world:
+    with postgres_url() as url, gated_world(tmp_path, url, gate, sessions=SESSIONS) as world:
         yield world
 
 
-@dataclass
-class Run:
-    """An apply running as a process of its own, its output going to files."""
-
-    process: subprocess.Popen[bytes]
-    stdout: Path
-    stderr: Path
-
-    @classmethod
-    def start(cls, world: World, name: str) -> Run:
-        stdout, stderr = (world.folder.parent / f"{name}.{part}" for part in ("out", "err"))
-        # Files, not pipes nobody reads yet: a full pipe would stall the run.
-        with stdout.open("wb") as out, stderr.open("wb") as err:
-            process = subprocess.Popen(
-                [*reconciler(world, "apply", "--auto-approve"), "--parallelism", str(PARALLELISM)],
-                env=world.env,
-                cwd=world.folder.parent,
-                stdout=out,
-                stderr=err,
-            )
-        return cls(process, stdout, stderr)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def ended(self) -> bool:
-        return self.process.poll() is not None
-
-    def wait(self) -> int:
-        return self.process.wait(timeout=DEADLINE_SECONDS)
-
-    def output(self) -> tuple[str, str]:
-        return self.stdout.read_text(), self.stderr.read_text()
-
-
-@pytest.fixture
-def runs() -> Iterator[list[Run]]:
-    """The runs a test starts; any still running when it ends is killed."""
-    started: list[Run] = []
-    yield started
-    for run in started:
-        if not run.ended():
-            run.process.kill()
-            run.process.wait(timeout=60)
-
-
-def holder(run: Run) -> str:
-    """How the inventory's lock names `run` (every run here is on this host)."""
-    return f"reconciler apply (pid {run.pid} on {engine.this_host()})"
-
-
-def converged(world: World) -> None:
-    """Check the live API holds each wanted session exactly once, with its participants,
-    each recorded under its own key; no write is left pending and no lock held."""
-    found = asyncio.run(live_sessions(world))
-    assert all(session.canceled_at is None for session in found), "nothing was to cancel"
-    assert duplicates([(s.session_name, s.start_time, s.end_time) for s in found]) == []
-    live = [
-        (
-            s.session_name,
-            s.start_time,
-            s.end_time,
-            sorted(p.display_name or "" for p in s.participants),
-        )
-        for s in found
-    ]
-    wanted = [(w.name, w.start, w.end, sorted(w.people)) for w in world.wanted]
-    assert sorted(live, key=str) == sorted(wanted, key=str)
-    by_id = {session.session_id: session for session in found}
-    with Inventory.open(world.location) as inventory:
-        records = inventory.sessions()
-        assert sorted(record.session_id for record in records) == sorted(by_id)
-        assert {record.key: by_id[record.session_id].session_name for record in records} == {
-            w.key: w.name for w in world.wanted
-        }
-        assert inventory.pending() == ()
-        assert inventory.lock_info() is None
-
-
-def journal(world: World) -> tuple[Entry, ...]:
-    with Inventory.open(world.location) as inventory:
-        return inventory.journal(limit=100_000)
+def applying(world: World, name: str) -> Run:
+    return Run.start(world, name, "apply", "--auto-approve", "--parallelism", str(PARALLELISM))
 
 
 def test_of_two_applies_started_at_once_one_proceeds_and_the_other_names_it(
     world: World, gate: Gate, runs: list[Run]
 ) -> None:
-    runs.extend([Run.start(world, "first"), Run.start(world, "second")])
+    runs.extend([applying(world, "first"), applying(world, "second")])
     # Whichever takes the lock plans, then waits at the gate with its first creates: it
     # cannot end before the gate opens, so the first to end is the one that was refused.
     wait_for(lambda: any(run.ended() for run in runs), "one of the two applies to end")
@@ -232,7 +107,7 @@ def test_a_killed_apply_loses_the_lock_with_its_connection_and_the_next_run_take
     postgres_world: World, gate: Gate, runs: list[Run]
 ) -> None:
     world = postgres_world
-    killed = Run.start(world, "killed")
+    killed = applying(world, "killed")
     runs.append(killed)
 
     def stalled_at_the_gate() -> bool:
