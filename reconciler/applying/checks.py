@@ -62,8 +62,11 @@ def refuse_stale(plan: Plan, *, serial: int, lineage: str) -> None:
 def refuse_tampered(saved: Saved, seal: Sealer) -> None:
     """Refuse a saved plan whose seal is not what `seal` (the inventory's) makes of its
     content: the file was changed after `plan --out` wrote it. A plan made before the
-    inventory existed has a seal anyone can make, and is checked with that."""
-    expected = (seal if saved.plan.inventory_lineage else unkeyed_seal)(saved.content)
+    inventory existed has a seal anyone can make, and is checked with that; it names no
+    lineage and serial 0, and `refuse_stale` holds it to an inventory that has recorded
+    nothing yet, so passing a plan off as one cannot get round the key."""
+    made_before_any_inventory = not saved.plan.inventory_lineage and not saved.plan.inventory_serial
+    expected = (unkeyed_seal if made_before_any_inventory else seal)(saved.content)
     if not hmac.compare_digest(saved.seal.encode(), expected.encode()):
         raise PlanRefusedError(
             "the plan file was changed after `plan --out` wrote it (its seal does not match"

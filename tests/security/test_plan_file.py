@@ -241,6 +241,12 @@ def _unkeyed(document: dict[str, Any]) -> None:
     document["seal"] = unkeyed_seal(sealed_content(document))
 
 
+def _made_before_any_inventory(document: dict[str, Any]) -> None:
+    """Pass it off as a plan made before the inventory existed, whose seal is unkeyed."""
+    document["inventory_lineage"] = ""
+    _unkeyed(document)
+
+
 def _seal_of_another_plan(document: dict[str, Any]) -> None:
     _drop_first_action(document)
     document["seal"] = "hmac-sha256:" + hashlib.sha256(b"another plan").hexdigest()
@@ -251,6 +257,7 @@ EDITS = {
     "valid_until moved on": _extend_validity,
     "a create's name changed": _rename_the_create,
     "resealed without the key": _unkeyed,
+    "passed off as made before the inventory": _made_before_any_inventory,
     "another seal": _seal_of_another_plan,
 }
 
