@@ -30,6 +30,7 @@ from reconciler.planning import (
     phase_of,
     rules,
 )
+from reconciler.planning.state import PARTICIPANT_FIELDS, participant_fields
 from tests.conftest import T0
 
 SECOND = timedelta(seconds=1)
@@ -271,3 +272,11 @@ def test_a_plan_of_only_snapshot_decisions_does_not_expire() -> None:
     plan = make_plan(desired, records, observation, now=T0)
     assert [item.kind for item in plan.actions] == [Kind.DISCARD_SNAPSHOT]
     assert plan.valid_until is None
+
+
+def test_the_participant_fields_compared_are_the_ones_a_call_may_send() -> None:
+    # `participant_fields` spells them out for speed; `PARTICIPANT_FIELDS` filters what a
+    # call sends. A field added to one and not the other would be compared and never
+    # sent, or sent and never compared.
+    desired = DesiredParticipant("p-0", "Pat Lee", "guest", "https://example.org/p.png", "ready")
+    assert tuple(participant_fields(desired)) == PARTICIPANT_FIELDS
