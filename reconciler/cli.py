@@ -296,7 +296,9 @@ def plan_command(
     )
     _tell_recovery(planned.recovered, planned.busy)
     where = planned.targets.describe()
-    document = show.as_json(planned.plan, targets=where, seal=planned.seal)
+    # The sealed document only when it is saved or shown: a text plan needs neither.
+    wanted = out is not None or output_format == "json"
+    document = show.as_json(planned.plan, targets=where, seal=planned.seal) if wanted else ""
     if out is not None:
         try:
             _write_atomically(out, document)
